@@ -1,0 +1,102 @@
+//! Database connection for both services: SQLite for a laptop, PostgreSQL in production.
+
+use std::{path::Path, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("database URL must start with sqlite:// or postgres://, got scheme {0:?}")]
+    UnsupportedScheme(String),
+    #[error("cannot create the directory {dir} for the SQLite database: {source}")]
+    CreateDir {
+        dir: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] DbErr),
+}
+
+/// Whether `url` names a SQLite database (and the file path, when it has one).
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split('?').next().unwrap_or(rest))
+}
+
+/// Connects with settings fit for a service: a bounded pool that fails fast when
+/// the database is down, and for SQLite WAL, `synchronous=NORMAL` and a busy timeout
+/// (a new SQLite file otherwise commits about 40 times slower).
+pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(3))
+        .sqlx_logging(false);
+    if let Some(path) = sqlite_path(url) {
+        create_parent_dir(path)?;
+        // One writer at a time is SQLite's rule; a small pool keeps readers concurrent.
+        options.max_connections(8).min_connections(1);
+        options.map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        options.max_connections(16).min_connections(0);
+    } else {
+        // Only the scheme: the rest of a URL may hold a password.
+        let scheme = url.split("://").next().unwrap_or_default();
+        return Err(ConnectError::UnsupportedScheme(scheme.to_owned()));
+    }
+    Ok(Database::connect(options).await?)
+}
+
+fn create_parent_dir(path: &str) -> Result<(), ConnectError> {
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && path != ":memory:" => std::fs::create_dir_all(dir)
+            .map_err(|source| ConnectError::CreateDir {
+                dir: dir.display().to_string(),
+                source,
+            }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_path_strips_scheme_and_query() {
+        assert_eq!(sqlite_path("sqlite://var/a.db?mode=rwc"), Some("var/a.db"));
+        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at
+/// `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one
+/// failing when it upgrades a read lock; PostgreSQL ignores the mode (rows are
+/// locked with `SELECT … FOR UPDATE` there).
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Whether a database error means the database could not be reached (so the
+/// caller should hear UNAVAILABLE and may retry) rather than a fault of ours.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+        || error.to_string().contains("Connection refused")
+        || error.to_string().contains("database is locked")
+}

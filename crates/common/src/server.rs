@@ -1,0 +1,111 @@
+//! The gRPC server frame both services run in: health, reflection (v1 and
+//! v1alpha), an optional plaintext health port, and a drain with a deadline.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use tokio::net::TcpListener;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Binds a listener up front, so a taken port fails start-up before any work
+/// begins, and tests can bind port 0 and read the real port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// What one service hands to [`serve`].
+pub struct ServeOptions {
+    /// The service's fully-qualified gRPC name, reported by health.
+    pub service_name: &'static str,
+    /// An extra plaintext port that serves only health (Kubernetes probes).
+    pub health_listener: Option<TcpListener>,
+    /// How long open calls may take to finish after shutdown is asked for.
+    pub drain_timeout: Duration,
+}
+
+/// Serves `routes` plus health and reflection on `listener` until `shutdown`
+/// resolves, then reports NOT_SERVING, stops accepting, and lets open calls
+/// finish for at most `drain_timeout` (tonic alone would wait forever).
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    set_status(&reporter, options.service_name, ServingStatus::Serving).await;
+
+    let reflection_v1 = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
+    let routes = routes
+        .add_service(health_service.clone())
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    let wait_for_drain = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _closed = rx.wait_for(|drain| *drain).await;
+    };
+
+    let health_only = options.health_listener.map(|health_listener| {
+        let server = Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(incoming(health_listener), wait_for_drain(drain_rx.clone()));
+        tokio::spawn(server)
+    });
+
+    let server = Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming(listener), wait_for_drain(drain_rx));
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return Ok(result?),
+        () = shutdown => {}
+    }
+
+    set_status(&reporter, options.service_name, ServingStatus::NotServing).await;
+    let _ = drain_tx.send(true);
+    let drained = tokio::time::timeout(options.drain_timeout, &mut server).await;
+    if let Some(health_only) = health_only {
+        health_only.abort();
+    }
+    match drained {
+        Ok(result) => Ok(result?),
+        Err(_elapsed) => {
+            tracing::warn!(
+                timeout = ?options.drain_timeout,
+                "drain deadline passed; closing the calls still open"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Both reflection versions list every service, each other included.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(dialin_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
+async fn set_status(reporter: &HealthReporter, service_name: &str, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(service_name, status).await;
+}
+
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}

@@ -1,0 +1,68 @@
+//! Notifier configuration: every setting is a flag and an environment variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+use dialin_common::duration::parse as parse_duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "dialin-notifier",
+    version,
+    about = "dialin notifier service: decides whether a conferencing email may leave, and sends it"
+)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "DIALIN_NOTIFIER_LISTEN", default_value = "127.0.0.1:50052")]
+    pub listen: SocketAddr,
+
+    /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "DIALIN_NOTIFIER_DATABASE_URL",
+        default_value = "sqlite://var/notifier.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// smtp://HOST:PORT, smtp://USER:PASS@HOST:587?tls=required, smtps://HOST:465.
+    /// Unset: emails are written as .eml files to the mail directory.
+    #[arg(long, env = "DIALIN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Where emails are written when no SMTP server is configured.
+    #[arg(long, env = "DIALIN_MAIL_DIR", default_value = "./var/mail")]
+    pub mail_dir: PathBuf,
+
+    /// The sender of every email, unless a tenant overrides it.
+    #[arg(long, env = "DIALIN_MAIL_FROM", default_value = "Audio Conferencing <no-reply@localhost>")]
+    pub mail_from: String,
+
+    /// Long-lived SMTP connections, each with its own sender task.
+    #[arg(long, env = "DIALIN_SMTP_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub smtp_connections: u16,
+
+    /// Longest wait for the SMTP server on one step (connect, a command, the message).
+    #[arg(long, env = "DIALIN_SMTP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub smtp_timeout: Duration,
+
+    /// Wait before the first retry of a transiently failed email; doubles each time.
+    #[arg(long, env = "DIALIN_RETRY_INITIAL", default_value = "30s", value_parser = parse_duration)]
+    pub retry_initial: Duration,
+
+    /// Longest wait between two retries.
+    #[arg(long, env = "DIALIN_RETRY_MAX", default_value = "30m", value_parser = parse_duration)]
+    pub retry_max: Duration,
+
+    /// After this long since the email was queued, a transient failure is final (FAILED).
+    #[arg(long, env = "DIALIN_RETRY_HORIZON", default_value = "24h", value_parser = parse_duration)]
+    pub retry_horizon: Duration,
+
+    /// An extra plaintext port serving only grpc.health.v1 (for Kubernetes probes).
+    #[arg(long, env = "DIALIN_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+
+    /// How long open calls may run after SIGTERM before they are cut.
+    #[arg(long, env = "DIALIN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+}

@@ -1,0 +1,15 @@
+//! The dialin notifier service: records every email a change warrants, decides
+//! (alone) whether it may leave, and sends it.
+
+pub mod config;
+mod email;
+mod entity;
+pub mod error;
+mod gate;
+mod intake;
+mod mail;
+mod migration;
+mod policy;
+mod service;
+pub mod startup;
+mod worker;

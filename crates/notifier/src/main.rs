@@ -1,0 +1,25 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use dialin_notifier::{config::Config, startup::Application};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    dialin_common::telemetry::init();
+    dialin_common::install_crypto_provider();
+    let application = match Application::build(config).await {
+        Ok(application) => application,
+        Err(error) => {
+            tracing::error!(%error, "dialin-notifier cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    match application.run_until(dialin_common::shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "dialin-notifier failed");
+            ExitCode::FAILURE
+        }
+    }
+}

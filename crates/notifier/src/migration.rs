@@ -1,0 +1,99 @@
+//! The notifier schema. The same migrations run on SQLite and PostgreSQL.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateTables)]
+    }
+}
+
+struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m0001_create_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("tenant_policies")
+                    .col(string("tenant_id"))
+                    .col(big_integer("version"))
+                    .col(boolean("automatically_send_emails_to_users"))
+                    .col(boolean("send_email_from_override"))
+                    .col(string("send_email_from_address"))
+                    .col(string("send_email_from_display_name"))
+                    .col(string("default_locale"))
+                    .primary_key(Index::create().col("tenant_id").col("version"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("deliveries")
+                    .col(string("delivery_id").primary_key())
+                    .col(string_uniq("event_id"))
+                    .col(string("tenant_id"))
+                    .col(string("user_id"))
+                    .col(string("kind"))
+                    .col(string("trigger"))
+                    .col(string("to_address"))
+                    .col(string("recipient_name"))
+                    .col(string("locale"))
+                    .col(big_integer("policy_version"))
+                    .col(string("status"))
+                    .col(text("reason"))
+                    .col(integer("attempts"))
+                    .col(big_integer("occurred_at"))
+                    .col(big_integer("created_at"))
+                    .col(big_integer_null("sent_at"))
+                    .col(big_integer("next_attempt_at"))
+                    .col(big_integer("lease_until"))
+                    .col(blob_null("payload"))
+                    .to_owned(),
+            )
+            .await?;
+        // The worker's claim: pending deliveries that are due.
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_due")
+                    .table("deliveries")
+                    .col("status")
+                    .col("next_attempt_at")
+                    .to_owned(),
+            )
+            .await?;
+        // ListDeliveries (newest first, per tenant or user) and supersession.
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_tenant_user_created")
+                    .table("deliveries")
+                    .col("tenant_id")
+                    .col("user_id")
+                    .col("created_at")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_tenant_created")
+                    .table("deliveries")
+                    .col("tenant_id")
+                    .col("created_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,72 @@
+//! The notifier's own copy of each tenant's email policy, pushed by settings.
+//! Every version is kept (they are small and few) so the gate can read the
+//! switch as it was when a change happened.
+
+use dialin_proto::notifier::v1 as pb;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use crate::entity::tenant_policy;
+
+/// What a tenant that settings never told us about gets: the contract's defaults.
+pub fn default_policy(tenant_id: &str) -> tenant_policy::Model {
+    tenant_policy::Model {
+        tenant_id: tenant_id.to_owned(),
+        version: 0,
+        automatically_send_emails_to_users: true,
+        send_email_from_override: false,
+        send_email_from_address: String::new(),
+        send_email_from_display_name: String::new(),
+        default_locale: "en-US".to_owned(),
+    }
+}
+
+/// The newest version held.
+pub async fn current(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<tenant_policy::Model, DbErr> {
+    Ok(tenant_policy::Entity::find()
+        .filter(tenant_policy::Column::TenantId.eq(tenant_id))
+        .order_by_desc(tenant_policy::Column::Version)
+        .one(conn)
+        .await?
+        .unwrap_or_else(|| default_policy(tenant_id)))
+}
+
+/// The version in force at `version`: the newest held that is not newer.
+pub async fn as_of(conn: &impl ConnectionTrait, tenant_id: &str, version: i64) -> Result<tenant_policy::Model, DbErr> {
+    Ok(tenant_policy::Entity::find()
+        .filter(tenant_policy::Column::TenantId.eq(tenant_id))
+        .filter(tenant_policy::Column::Version.lte(version))
+        .order_by_desc(tenant_policy::Column::Version)
+        .one(conn)
+        .await?
+        .unwrap_or_else(|| default_policy(tenant_id)))
+}
+
+/// Stores `policy` (a version already held is left as it is) and returns the
+/// newest version now held, which is older than `policy` only never.
+pub async fn put(conn: &impl ConnectionTrait, policy: &pb::PutTenantPolicyRequest) -> Result<tenant_policy::Model, DbErr> {
+    let row = tenant_policy::ActiveModel {
+        tenant_id: Set(policy.tenant_id.clone()),
+        version: Set(i64::try_from(policy.version).unwrap_or(i64::MAX)),
+        automatically_send_emails_to_users: Set(policy.automatically_send_emails_to_users),
+        send_email_from_override: Set(policy.send_email_from_override),
+        send_email_from_address: Set(policy.send_email_from_address.clone()),
+        send_email_from_display_name: Set(policy.send_email_from_display_name.clone()),
+        default_locale: Set(policy.default_locale.clone()),
+    };
+    tenant_policy::Entity::insert(row).on_conflict_do_nothing().exec(conn).await?;
+    current(conn, &policy.tenant_id).await
+}
+
+pub fn to_pb(policy: tenant_policy::Model) -> pb::TenantPolicy {
+    pb::TenantPolicy {
+        tenant_id: policy.tenant_id,
+        automatically_send_emails_to_users: policy.automatically_send_emails_to_users,
+        send_email_from_override: policy.send_email_from_override,
+        send_email_from_address: policy.send_email_from_address,
+        send_email_from_display_name: policy.send_email_from_display_name,
+        default_locale: policy.default_locale,
+        version: policy.version.unsigned_abs(),
+    }
+}

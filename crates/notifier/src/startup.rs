@@ -1,0 +1,126 @@
+//! Builds the notifier from its configuration and runs it until shutdown.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use dialin_common::{
+    database,
+    server::{self, ServeOptions},
+};
+use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::{net::TcpListener, sync::Notify};
+use tonic::service::Routes;
+
+use crate::{
+    config::Config,
+    mail::{self, MailConfigError, Mailer},
+    migration::Migrator,
+    service::NotifierApi,
+    worker::{DeliveryWorker, RetryPolicy},
+};
+
+/// How long a sender's claim on a delivery lasts: well past one SMTP exchange.
+const LEASE: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Mail(#[from] MailConfigError),
+    #[error(transparent)]
+    Database(#[from] database::ConnectError),
+    #[error("cannot migrate the notifier database: {0}")]
+    Migrate(sea_orm::DbErr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Serve(#[from] server::ServeError),
+}
+
+/// A notifier with its port bound and its database migrated, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    health_listener: Option<TcpListener>,
+    api: NotifierApi,
+    worker: Arc<DeliveryWorker>,
+    drain_timeout: Duration,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Checks the configuration, connects and migrates the database, then binds
+    /// the ports (so bad config fails before any port is bound).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let default_from = mail::parse_mailbox(&config.mail_from)?;
+        let mailer = Mailer::from_config(
+            config.smtp_url.as_deref(),
+            &config.mail_dir,
+            usize::from(config.smtp_connections),
+            config.smtp_timeout,
+        )?;
+        let db = database::connect(&config.database_url).await?;
+        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+
+        let listener = bind(config.listen).await?;
+        let health_listener = match config.health_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let wake = Arc::new(Notify::new());
+        let worker = Arc::new(DeliveryWorker {
+            db: db.clone(),
+            mailer,
+            wake: Arc::clone(&wake),
+            default_from,
+            retry: RetryPolicy {
+                initial: config.retry_initial,
+                max: config.retry_max,
+                horizon: config.retry_horizon,
+            },
+            lease: LEASE,
+        });
+        Ok(Self {
+            listener,
+            health_listener,
+            api: NotifierApi::new(db.clone(), wake),
+            worker,
+            drain_timeout: config.drain_timeout,
+            db,
+        })
+    }
+
+    /// Where the gRPC server listens (the real port when configured with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains calls and stops the worker
+    /// once the emails it holds are recorded.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Arc::clone(&self.worker).run(stop_rx));
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "notifier service listening");
+        }
+        let served = server::serve(
+            self.listener,
+            Routes::new(NotifierServiceServer::new(self.api)),
+            ServeOptions {
+                service_name: SERVICE_NAME,
+                health_listener: self.health_listener,
+                drain_timeout: self.drain_timeout,
+            },
+            shutdown,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        let _ = self.db.close().await;
+        tracing::info!("notifier service stopped");
+        Ok(served?)
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    server::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })
+}

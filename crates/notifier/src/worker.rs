@@ -1,0 +1,276 @@
+//! The delivery worker: claims due deliveries, gates each again just before
+//! SMTP, renders and sends it, and records the outcome. Claims are leases, so a
+//! replica that dies mid-send leaves its deliveries to be claimed again.
+
+use std::{sync::Arc, time::Duration};
+
+use dialin_common::time::now_millis;
+use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger};
+use lettre::message::Mailbox;
+use prost::Message;
+use sea_orm::{
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
+    sea_query::Expr,
+};
+use secrecy::SecretString;
+use tokio::{
+    sync::{Notify, watch},
+    task::JoinSet,
+};
+
+use crate::{
+    email::{self, Details},
+    entity::{delivery, tenant_policy},
+    gate::{self, Verdict},
+    mail::{self, Mailer, SendError},
+    policy,
+};
+
+/// How often an idle worker looks for due retries and expired leases.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// When a transiently failed email is tried again, and when trying stops.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    /// Since the delivery was recorded; past it a transient failure is final.
+    pub horizon: Duration,
+}
+
+impl RetryPolicy {
+    /// Wait before attempt `attempts + 1`: doubling from `initial`, capped at
+    /// `max`, spread by ±20 % so that a burst of failures does not retry in step.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let exponential = self.initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        exponential.min(self.max).mul_f64(0.8 + 0.4 * rand::random::<f64>())
+    }
+}
+
+pub struct DeliveryWorker {
+    pub db: DatabaseConnection,
+    pub mailer: Mailer,
+    /// Woken when `Notify` records a pending delivery.
+    pub wake: Arc<Notify>,
+    pub default_from: Mailbox,
+    pub retry: RetryPolicy,
+    /// How long a claim holds before another sender may take the delivery.
+    pub lease: Duration,
+}
+
+enum Outcome {
+    Sent,
+    Suppressed(String),
+    /// Transient: try again later (or give up past the horizon).
+    Retry(String),
+    Failed(String),
+    /// Superseded or otherwise decided after it was claimed: leave it be.
+    AlreadyDecided,
+}
+
+impl DeliveryWorker {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
+        loop {
+            let claimed = match self.claim().await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "delivery worker: cannot claim deliveries; will retry");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => return,
+                }
+                continue;
+            }
+            // The mailer bounds how many are in flight; the batch finishes even
+            // on shutdown so no claimed email is left half-recorded.
+            let mut sends = JoinSet::new();
+            for delivery in claimed {
+                let worker = Arc::clone(&self);
+                sends.spawn(async move { worker.process(delivery).await });
+            }
+            while sends.join_next().await.is_some() {}
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Takes a lease on the oldest due pending deliveries.
+    async fn claim(&self) -> Result<Vec<delivery::Model>, DbErr> {
+        let now = now_millis();
+        let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let limit = i64::try_from(self.mailer.concurrency() * 2).unwrap_or(8);
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            // Replicas skip each other's locked rows instead of queueing on them.
+            DatabaseBackend::Postgres => {
+                "UPDATE deliveries SET lease_until = $1 WHERE delivery_id IN (
+                    SELECT delivery_id FROM deliveries
+                    WHERE status = 'PENDING' AND next_attempt_at <= $2 AND lease_until <= $2
+                    ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                 RETURNING *"
+            }
+            // SQLite has one writer at a time: the UPDATE alone is the claim.
+            _ => {
+                "UPDATE deliveries SET lease_until = ?1 WHERE delivery_id IN (
+                    SELECT delivery_id FROM deliveries
+                    WHERE status = 'PENDING' AND next_attempt_at <= ?2 AND lease_until <= ?2
+                    ORDER BY created_at LIMIT ?3)
+                 RETURNING *"
+            }
+        };
+        let statement = Statement::from_sql_and_values(backend, sql, [lease_until.into(), now.into(), limit.into()]);
+        let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&self.db).await?;
+        claimed.sort_by_key(|delivery| delivery.created_at);
+        Ok(claimed)
+    }
+
+    async fn process(&self, delivery: delivery::Model) {
+        let outcome = match self.attempt(&delivery).await {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::Retry(format!("notifier database error before sending: {error}")),
+        };
+        if let Err(error) = self.record(&delivery, outcome).await {
+            tracing::warn!(delivery_id = delivery.delivery_id, %error, "cannot record the outcome; the claim will expire and the delivery be retried");
+        }
+    }
+
+    async fn attempt(&self, delivery: &delivery::Model) -> Result<Outcome, DbErr> {
+        // A newer email may have superseded this one since it was claimed.
+        let status: Option<String> = delivery::Entity::find_by_id(&delivery.delivery_id)
+            .select_only()
+            .column(delivery::Column::Status)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        if status.as_deref() != Some(DeliveryStatus::Pending.as_str_name()) {
+            return Ok(Outcome::AlreadyDecided);
+        }
+        let trigger = Trigger::from_str_name(&delivery.trigger).unwrap_or(Trigger::Automatic);
+        let policy = policy::current(&self.db, &delivery.tenant_id).await?;
+        if let Verdict::Suppress(reason) = gate::before_send(trigger, &policy) {
+            return Ok(Outcome::Suppressed(reason));
+        }
+        let message = match self.compose(delivery, &policy) {
+            Ok(message) => message,
+            Err(reason) => return Ok(Outcome::Failed(reason)),
+        };
+        Ok(match self.mailer.send(&delivery.delivery_id, &message).await {
+            Ok(()) => Outcome::Sent,
+            Err(SendError::Transient(reason)) => Outcome::Retry(reason),
+            Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
+        })
+    }
+
+    fn compose(&self, delivery: &delivery::Model, policy: &tenant_policy::Model) -> Result<lettre::Message, String> {
+        let kind = EmailKind::from_str_name(&delivery.kind).unwrap_or_default();
+        let payload = delivery.payload.as_ref().ok_or("the email's content was already erased")?;
+        let conference = Conference::decode(payload.0.as_slice()).map_err(|error| format!("stored content is unreadable: {error}"))?;
+        let pin = (!conference.pin.is_empty()).then(|| SecretString::from(conference.pin.clone()));
+        let details = Details {
+            conference_id: conference.conference_id,
+            toll_number: conference.toll_number,
+            toll_free_number: conference.toll_free_number,
+        };
+        let rendered = email::render(kind, &delivery.recipient_name, &details, pin.as_ref()).map_err(|error| error.to_string())?;
+        let from = if policy.send_email_from_override {
+            let address = policy
+                .send_email_from_address
+                .parse()
+                .map_err(|error| format!("the tenant's sender address is invalid: {error}"))?;
+            Mailbox::new(Some(policy.send_email_from_display_name.clone()), address)
+        } else {
+            self.default_from.clone()
+        };
+        let to_address = delivery.to_address.parse().map_err(|error| format!("the recipient address is invalid: {error}"))?;
+        let to = Mailbox::new(Some(delivery.recipient_name.clone()), to_address);
+        mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
+    }
+
+    async fn record(&self, delivery: &delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
+        let now = now_millis();
+        let attempts = delivery.attempts.saturating_add(1);
+        let update = delivery::Entity::update_many()
+            .filter(delivery::Column::DeliveryId.eq(&delivery.delivery_id))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64));
+        let final_state = |status: DeliveryStatus, reason: String| {
+            update
+                .clone()
+                .col_expr(delivery::Column::Status, Expr::value(status.as_str_name()))
+                .col_expr(delivery::Column::Reason, Expr::value(reason))
+                // The PIN is erased once the delivery is decided.
+                .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
+        };
+        let (update, status) = match outcome {
+            Outcome::AlreadyDecided => return Ok(()),
+            Outcome::Sent => (
+                final_state(DeliveryStatus::Sent, String::new())
+                    .col_expr(delivery::Column::Attempts, Expr::value(attempts))
+                    .col_expr(delivery::Column::SentAt, Expr::value(now)),
+                DeliveryStatus::Sent,
+            ),
+            Outcome::Suppressed(reason) => (final_state(DeliveryStatus::Suppressed, reason), DeliveryStatus::Suppressed),
+            Outcome::Failed(reason) => (
+                final_state(DeliveryStatus::Failed, reason).col_expr(delivery::Column::Attempts, Expr::value(attempts)),
+                DeliveryStatus::Failed,
+            ),
+            Outcome::Retry(reason) => {
+                let delay = self.retry.delay(attempts.unsigned_abs());
+                let next_attempt_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                let horizon_ends = delivery.created_at + i64::try_from(self.retry.horizon.as_millis()).unwrap_or(i64::MAX / 2);
+                if next_attempt_at > horizon_ends {
+                    let reason = format!("gave up after {attempts} attempts over {:?}: {reason}", self.retry.horizon);
+                    (
+                        final_state(DeliveryStatus::Failed, reason).col_expr(delivery::Column::Attempts, Expr::value(attempts)),
+                        DeliveryStatus::Failed,
+                    )
+                } else {
+                    tracing::warn!(delivery_id = delivery.delivery_id, attempts, ?delay, %reason, "email not sent; will retry");
+                    (
+                        update
+                            .col_expr(delivery::Column::Attempts, Expr::value(attempts))
+                            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_attempt_at))
+                            .col_expr(delivery::Column::Reason, Expr::value(format!("attempt {attempts} failed, will retry: {reason}"))),
+                        DeliveryStatus::Pending,
+                    )
+                }
+            }
+        };
+        update.exec(&self.db).await?;
+        if status != DeliveryStatus::Pending {
+            tracing::info!(delivery_id = delivery.delivery_id, kind = delivery.kind, status = status.as_str_name(), "delivery decided");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_within_jitter_and_caps() {
+        let retry = RetryPolicy {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(60),
+            horizon: Duration::from_secs(3600),
+        };
+        let within = |attempts, nominal: u64| {
+            let delay = retry.delay(attempts).as_secs_f64();
+            let nominal = nominal as f64;
+            assert!(delay >= nominal * 0.8 && delay <= nominal * 1.2, "attempt {attempts}: {delay}s vs {nominal}s");
+        };
+        within(1, 10);
+        within(2, 20);
+        within(3, 40);
+        within(4, 60);
+        within(30, 60);
+    }
+}

@@ -1,0 +1,48 @@
+//! Settings service configuration: every setting is a flag and an environment variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+use dialin_common::duration::parse as parse_duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "dialin-settings",
+    version,
+    about = "dialin settings service: tenant settings, service numbers and users' dial-in conferencing state"
+)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "DIALIN_SETTINGS_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "DIALIN_SETTINGS_DATABASE_URL",
+        default_value = "sqlite://var/settings.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Where the notifier service listens.
+    #[arg(long, env = "DIALIN_NOTIFIER_URL", default_value = "http://127.0.0.1:50052")]
+    pub notifier_url: String,
+
+    /// File holding the key (64 hex digits) that PINs are hashed with. Unset: a key is
+    /// generated and kept beside the database; replicas must share one file.
+    #[arg(long, env = "DIALIN_PIN_KEY_FILE")]
+    pub pin_key_file: Option<PathBuf>,
+
+    /// An extra plaintext port serving only grpc.health.v1 (for Kubernetes probes).
+    #[arg(long, env = "DIALIN_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+
+    /// How long open calls may run after SIGTERM before they are cut.
+    #[arg(long, env = "DIALIN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Longest wait between two tries to hand an event to an unreachable notifier.
+    #[arg(long, env = "DIALIN_OUTBOX_MAX_BACKOFF", default_value = "30s", value_parser = parse_duration)]
+    pub outbox_max_backoff: Duration,
+}

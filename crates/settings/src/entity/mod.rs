@@ -1,0 +1,6 @@
+//! Tables of the settings database (created by `crate::migration`).
+
+pub mod outbox;
+pub mod service_number;
+pub mod tenant_settings;
+pub mod user;

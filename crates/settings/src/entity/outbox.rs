@@ -1,0 +1,37 @@
+//! Events waiting to be handed to the notifier, written in the same transaction
+//! as the change that caused them and deleted once the notifier has them.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub tenant_id: String,
+    /// `notify` or `policy`.
+    pub topic: String,
+    /// The encoded request; a notify payload may hold a PIN, hence the redacting type.
+    pub payload: SealedPayload,
+    pub created_at: i64,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    /// Set when the notifier refused the event for good; the dispatcher skips it.
+    pub dead: bool,
+    pub last_error: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// An encoded notifier request, which may carry a PIN: it never prints.
+#[derive(Clone, PartialEq, Eq, DeriveValueType)]
+pub struct SealedPayload(pub Vec<u8>);
+
+impl std::fmt::Debug for SealedPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedPayload({} bytes)", self.0.len())
+    }
+}

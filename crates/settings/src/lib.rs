@@ -1,0 +1,11 @@
+//! The dialin settings service: tenant settings, the bridge's service numbers
+//! and every user's conferencing state, with a transactional outbox to the notifier.
+
+pub mod config;
+mod entity;
+pub mod error;
+mod migration;
+mod outbox;
+mod pin;
+mod service;
+pub mod startup;

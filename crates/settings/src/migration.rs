@@ -1,0 +1,133 @@
+//! The settings schema. The same migrations run on SQLite and PostgreSQL.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateTables)]
+    }
+}
+
+struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m0001_create_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("tenant_settings")
+                    .col(string("tenant_id").primary_key())
+                    .col(boolean("automatically_send_emails_to_users"))
+                    .col(integer("pin_length"))
+                    .col(boolean("send_email_from_override"))
+                    .col(string("send_email_from_address"))
+                    .col(string("send_email_from_display_name"))
+                    .col(string("default_locale"))
+                    .col(big_integer("version"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_numbers")
+                    .col(big_pk_auto("id"))
+                    .col(string("tenant_id"))
+                    .col(string("number"))
+                    .col(string("number_type"))
+                    .col(string("country"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("service_numbers_tenant_number")
+                    .table("service_numbers")
+                    .col("tenant_id")
+                    .col("number")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("users")
+                    .col(string("tenant_id"))
+                    .col(string("user_id"))
+                    .col(string("email"))
+                    .col(string("display_name"))
+                    .col(string("locale"))
+                    .col(string("usage_location"))
+                    .col(boolean("licensed"))
+                    .col(string("provider"))
+                    .col(string("provider_name"))
+                    .col(string_null("conference_id"))
+                    .col(string("toll_number"))
+                    .col(string("toll_free_number"))
+                    .col(string_null("pin_hash"))
+                    .col(big_integer("version"))
+                    .primary_key(Index::create().col("tenant_id").col("user_id"))
+                    .to_owned(),
+            )
+            .await?;
+        // NULLs never collide, so users off the hosted bridge need no ID.
+        manager
+            .create_index(
+                Index::create()
+                    .name("users_tenant_conference_id")
+                    .table("users")
+                    .col("tenant_id")
+                    .col("conference_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("users_tenant_toll_number")
+                    .table("users")
+                    .col("tenant_id")
+                    .col("toll_number")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("outbox")
+                    .col(big_pk_auto("id"))
+                    .col(string("tenant_id"))
+                    .col(string("topic"))
+                    .col(blob("payload"))
+                    .col(big_integer("created_at"))
+                    .col(integer("attempts"))
+                    .col(big_integer("next_attempt_at"))
+                    .col(boolean("dead"))
+                    .col(text("last_error"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("outbox_due")
+                    .table("outbox")
+                    .col("dead")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await
+    }
+}

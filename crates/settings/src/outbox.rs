@@ -1,0 +1,185 @@
+//! Transactional outbox: an event is written in the transaction of the change
+//! that causes it, and a dispatcher hands events to the notifier in order, with
+//! retries, deleting each once the notifier has it. The admin's call never
+//! waits for the notifier; the notifier being down only delays the email.
+
+use std::{sync::Arc, time::Duration};
+
+use dialin_common::time::now_millis;
+use dialin_proto::notifier::v1::{
+    NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
+};
+use prost::Message;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::{Notify, watch};
+use tonic::{Code, transport::Channel};
+
+use crate::entity::outbox::{self, SealedPayload};
+
+const TOPIC_NOTIFY: &str = "notify";
+const TOPIC_POLICY: &str = "policy";
+/// Rows read per round trip to the database.
+const BATCH: u64 = 100;
+/// How often an idle dispatcher looks for work it was not woken for (another
+/// replica's rows, or a wake-up lost to a crash).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Wakes the dispatcher after a commit that added events.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub async fn enqueue_notify(conn: &impl ConnectionTrait, event: &NotifyRequest) -> Result<(), sea_orm::DbErr> {
+    insert(conn, &event.tenant_id, TOPIC_NOTIFY, event.encode_to_vec()).await
+}
+
+pub async fn enqueue_policy(
+    conn: &impl ConnectionTrait,
+    policy: &PutTenantPolicyRequest,
+) -> Result<(), sea_orm::DbErr> {
+    insert(conn, &policy.tenant_id, TOPIC_POLICY, policy.encode_to_vec()).await
+}
+
+async fn insert(conn: &impl ConnectionTrait, tenant_id: &str, topic: &str, payload: Vec<u8>) -> Result<(), sea_orm::DbErr> {
+    let now = now_millis();
+    outbox::ActiveModel {
+        tenant_id: Set(tenant_id.to_owned()),
+        topic: Set(topic.to_owned()),
+        payload: Set(SealedPayload(payload)),
+        created_at: Set(now),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        dead: Set(false),
+        last_error: Set(String::new()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .map(drop)
+}
+
+/// Hands outbox rows to the notifier, oldest first.
+pub struct Dispatcher {
+    pub db: DatabaseConnection,
+    pub notifier: NotifierServiceClient<Channel>,
+    pub signal: OutboxSignal,
+    pub max_backoff: Duration,
+}
+
+enum Outcome {
+    Delivered,
+    /// Worth trying again later (notifier down, overloaded, or behind on policy).
+    Retry(String),
+    /// The notifier refused the event as malformed: retrying cannot help.
+    Refused(String),
+}
+
+impl Dispatcher {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let pause = match self.dispatch_due().await {
+                Ok(Some(pause)) => pause,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox: cannot read pending events; will retry");
+                    IDLE_POLL
+                }
+            };
+            tokio::select! {
+                () = self.signal.0.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Sends what is due in id order. Returns how long to wait before looking
+    /// again, or `None` when there may be more to send right away.
+    async fn dispatch_due(&mut self) -> Result<Option<Duration>, sea_orm::DbErr> {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::Dead.eq(false))
+            .order_by_asc(outbox::Column::Id)
+            .limit(BATCH)
+            .all(&self.db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Some(IDLE_POLL));
+        }
+        let full_batch = rows.len() as u64 == BATCH;
+        for row in rows {
+            // Events of a tenant must reach the notifier in order (a policy
+            // change before the events made under it), so the head of the line
+            // waits out its backoff instead of being overtaken.
+            let wait = row.next_attempt_at - now_millis();
+            if wait > 0 {
+                return Ok(Some(Duration::from_millis(wait.unsigned_abs())));
+            }
+            match self.deliver(&row).await {
+                Outcome::Delivered => {
+                    outbox::Entity::delete_by_id(row.id).exec(&self.db).await?;
+                }
+                Outcome::Retry(error) => {
+                    let backoff = self.backoff(row.attempts);
+                    tracing::warn!(outbox_id = row.id, attempts = row.attempts + 1, %error, ?backoff, "outbox: notifier did not take the event; will retry");
+                    self.reschedule(row, backoff, error).await?;
+                    return Ok(Some(backoff));
+                }
+                Outcome::Refused(error) => {
+                    tracing::error!(outbox_id = row.id, %error, "outbox: notifier refused the event; parked as dead");
+                    let mut dead: outbox::ActiveModel = row.into();
+                    dead.dead = Set(true);
+                    dead.last_error = Set(error);
+                    dead.update(&self.db).await?;
+                }
+            }
+        }
+        Ok(if full_batch { None } else { Some(IDLE_POLL) })
+    }
+
+    async fn deliver(&mut self, row: &outbox::Model) -> Outcome {
+        let result = match row.topic.as_str() {
+            TOPIC_NOTIFY => match NotifyRequest::decode(row.payload.0.as_slice()) {
+                Ok(event) => self.notifier.notify(event).await.map(drop),
+                Err(error) => return Outcome::Refused(format!("undecodable notify payload: {error}")),
+            },
+            TOPIC_POLICY => match PutTenantPolicyRequest::decode(row.payload.0.as_slice()) {
+                Ok(policy) => self.notifier.put_tenant_policy(policy).await.map(drop),
+                Err(error) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
+            },
+            other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
+        };
+        match result {
+            Ok(()) => Outcome::Delivered,
+            Err(status) if status.code() == Code::InvalidArgument => {
+                Outcome::Refused(format!("{:?}: {}", status.code(), status.message()))
+            }
+            Err(status) => Outcome::Retry(format!("{:?}: {}", status.code(), status.message())),
+        }
+    }
+
+    /// Exponential backoff from 100 ms, capped, with up to 25 % jitter so that
+    /// replicas do not retry in step.
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exponential = FIRST_BACKOFF.saturating_mul(1u32 << attempts.clamp(0, 20));
+        let capped = exponential.min(self.max_backoff);
+        capped + capped.mul_f64(rand::random::<f64>() * 0.25)
+    }
+
+    async fn reschedule(&self, row: outbox::Model, backoff: Duration, error: String) -> Result<(), sea_orm::DbErr> {
+        let attempts = row.attempts.saturating_add(1);
+        let mut retry: outbox::ActiveModel = row.into();
+        retry.attempts = Set(attempts);
+        retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
+        retry.last_error = Set(error);
+        retry.update(&self.db).await.map(drop)
+    }
+}

@@ -1,0 +1,346 @@
+//! A user's licence and provider: getting on the hosted bridge (WELCOME, with a
+//! new PIN) and off it (DISABLED), plus reading users.
+
+use dialin_common::{database::begin_write, validate};
+use dialin_proto::{
+    notifier::v1::{EmailKind, Trigger},
+    settings::v1::{self as pb, Provider},
+};
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    SettingsApi,
+    bridge::Bridge,
+    convert::{EmailEvent, required_enum, user_to_pb},
+    tenant,
+};
+use crate::{
+    entity::{tenant_settings, user},
+    error::{Error, Result, check},
+    outbox, pin,
+};
+
+const DEFAULT_PAGE_SIZE: u32 = 100;
+const MAX_PAGE_SIZE: u32 = 1000;
+const MAX_PROVIDER_NAME_LEN: usize = 128;
+
+pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> Result<pb::ConferencingUser> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    check(validate::id("user_id", &request.user_id))?;
+    let user = user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
+        .one(&api.db)
+        .await?
+        .ok_or_else(|| not_found(&request.tenant_id, &request.user_id))?;
+    Ok(user_to_pb(user))
+}
+
+pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest) -> Result<pb::ListUsersResponse> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    let page_size = match request.page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        size => size.min(MAX_PAGE_SIZE),
+    };
+    let mut query = user::Entity::find()
+        .filter(user::Column::TenantId.eq(&request.tenant_id))
+        .order_by_asc(user::Column::UserId)
+        .limit(u64::from(page_size) + 1);
+    // The page token is the last user id of the previous page.
+    if !request.page_token.is_empty() {
+        check(validate::id("page_token", &request.page_token))?;
+        query = query.filter(user::Column::UserId.gt(&request.page_token));
+    }
+    let mut users = query.all(&api.db).await?;
+    let next_page_token = if users.len() > page_size as usize {
+        users.truncate(page_size as usize);
+        users.last().map(|u| u.user_id.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(pb::ListUsersResponse {
+        users: users.into_iter().map(user_to_pb).collect(),
+        next_page_token,
+    })
+}
+
+pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest) -> Result<pb::AssignLicenseResponse> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    check(validate::id("user_id", &request.user_id))?;
+    check(validate::email("email", &request.email))?;
+    check(validate::display_name("display_name", &request.display_name))?;
+    let locale = request.locale.unwrap_or_default();
+    if !locale.is_empty() {
+        check(validate::locale("locale", &locale))?;
+    }
+    let usage_location = request.usage_location.unwrap_or_default();
+    if !usage_location.is_empty() {
+        check(validate::country("usage_location", &usage_location))?;
+    }
+
+    let txn = begin_write(&api.db).await?;
+    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
+    let existing = find_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    if existing.as_ref().is_some_and(|user| user.licensed) {
+        return Err(Error::FailedPrecondition(format!(
+            "user {} already holds a licence; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
+            request.user_id
+        )));
+    }
+    let mut user = user::Model {
+        tenant_id: request.tenant_id,
+        user_id: request.user_id,
+        email: request.email,
+        display_name: request.display_name,
+        locale,
+        usage_location,
+        licensed: true,
+        provider: Provider::None.as_str_name().to_owned(),
+        provider_name: String::new(),
+        conference_id: None,
+        toll_number: String::new(),
+        toll_free_number: String::new(),
+        pin_hash: None,
+        version: existing.as_ref().map_or(0, |user| user.version),
+    };
+    let requested = RequestedNumbers {
+        toll: request.toll_number.as_deref(),
+        toll_free: request.toll_free_number.as_deref(),
+    };
+    let pin = put_on_hosted_bridge(api, &txn, &settings, &mut user, requested).await?;
+    let user = save(api, txn, &settings, existing.is_none(), &user, Some(EmailKind::Welcome), Some(&pin)).await?;
+    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence assigned");
+    Ok(pb::AssignLicenseResponse {
+        user: Some(user_to_pb(user)),
+        pin: pin.expose_secret().to_owned(),
+    })
+}
+
+pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest) -> Result<pb::ConferencingUser> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    check(validate::id("user_id", &request.user_id))?;
+    let txn = begin_write(&api.db).await?;
+    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
+    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    if !user.licensed {
+        return Err(Error::FailedPrecondition(format!("user {} holds no licence to remove", user.user_id)));
+    }
+    let was_hosted = is_hosted(&user);
+    take_off_hosted_bridge(&mut user);
+    user.licensed = false;
+    user.provider = Provider::None.as_str_name().to_owned();
+    user.provider_name = String::new();
+    // A user already moved to another provider was told then; no second DISABLED.
+    let kind = was_hosted.then_some(EmailKind::Disabled);
+    let user = save(api, txn, &settings, false, &user, kind, None).await?;
+    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence removed");
+    Ok(user_to_pb(user))
+}
+
+pub(super) async fn set_provider(api: &SettingsApi, request: pb::SetProviderRequest) -> Result<pb::SetProviderResponse> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    check(validate::id("user_id", &request.user_id))?;
+    let provider: Provider = required_enum("provider (HOSTED, THIRD_PARTY or NONE)", request.provider)?;
+    let provider_name = if provider == Provider::ThirdParty {
+        check(validate::display_name("provider_name (required for THIRD_PARTY)", &request.provider_name))?;
+        if request.provider_name.chars().count() > MAX_PROVIDER_NAME_LEN {
+            return Err(Error::invalid(format!("provider_name is longer than {MAX_PROVIDER_NAME_LEN} characters")));
+        }
+        request.provider_name
+    } else {
+        String::new()
+    };
+
+    let txn = begin_write(&api.db).await?;
+    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
+    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    if !user.licensed {
+        return Err(Error::FailedPrecondition(format!(
+            "user {} holds no licence; assign one with AssignLicense first",
+            user.user_id
+        )));
+    }
+    let was_hosted = is_hosted(&user);
+    if user.provider == provider.as_str_name() && user.provider_name == provider_name {
+        return Ok(pb::SetProviderResponse {
+            user: Some(user_to_pb(user)),
+            pin: String::new(),
+        });
+    }
+    let mut pin = None;
+    let kind = match (was_hosted, provider == Provider::Hosted) {
+        (false, true) => {
+            pin = Some(put_on_hosted_bridge(api, &txn, &settings, &mut user, RequestedNumbers::default()).await?);
+            Some(EmailKind::Welcome)
+        }
+        (true, false) => {
+            take_off_hosted_bridge(&mut user);
+            Some(EmailKind::Disabled)
+        }
+        _ => None,
+    };
+    user.provider = provider.as_str_name().to_owned();
+    user.provider_name = provider_name;
+    let user = save(api, txn, &settings, false, &user, kind, pin.as_ref()).await?;
+    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, provider = user.provider, "provider changed");
+    Ok(pb::SetProviderResponse {
+        user: Some(user_to_pb(user)),
+        pin: pin.map(|pin| pin.expose_secret().to_owned()).unwrap_or_default(),
+    })
+}
+
+#[derive(Default)]
+struct RequestedNumbers<'a> {
+    toll: Option<&'a str>,
+    toll_free: Option<&'a str>,
+}
+
+/// Gives `user` the hosted bridge: default numbers, a fresh conference ID and a
+/// fresh PIN (returned; only its hash is kept).
+async fn put_on_hosted_bridge(
+    api: &SettingsApi,
+    txn: &DatabaseTransaction,
+    settings: &tenant_settings::Model,
+    user: &mut user::Model,
+    requested: RequestedNumbers<'_>,
+) -> Result<SecretString> {
+    let bridge = Bridge::load(txn, &user.tenant_id).await?;
+    user.toll_number = bridge.toll_number_for(requested.toll, &user.usage_location)?;
+    user.toll_free_number = bridge.toll_free_number_for(requested.toll_free)?;
+    user.conference_id = Some(allocate_conference_id(txn, &user.tenant_id, None).await?);
+    user.provider = Provider::Hosted.as_str_name().to_owned();
+    let pin = pin::generate(settings.pin_length.unsigned_abs());
+    user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
+    Ok(pin)
+}
+
+/// Ends the user's hosted dial-in: the conference ID and PIN stop working.
+fn take_off_hosted_bridge(user: &mut user::Model) {
+    user.conference_id = None;
+    user.pin_hash = None;
+    user.toll_number = String::new();
+    user.toll_free_number = String::new();
+}
+
+pub(super) fn is_hosted(user: &user::Model) -> bool {
+    user.licensed && user.provider == Provider::Hosted.as_str_name()
+}
+
+/// Refuses a change that only makes sense on the hosted bridge.
+pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
+    if is_hosted(user) {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition(if user.licensed {
+        format!(
+            "user {} is not on the hosted bridge (provider {}); move them with SetProvider first",
+            user.user_id, user.provider
+        )
+    } else {
+        format!("user {} holds no licence; assign one with AssignLicense first", user.user_id)
+    }))
+}
+
+/// A random seven-digit ID not used in the tenant (other than `previous`,
+/// which a reset must not hand back).
+pub(super) async fn allocate_conference_id(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    previous: Option<&str>,
+) -> Result<String> {
+    for _ in 0..32 {
+        let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
+        if previous == Some(candidate.as_str()) {
+            continue;
+        }
+        let taken = user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::ConferenceId.eq(&candidate))
+            .count(conn)
+            .await?;
+        if taken == 0 {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Aborted("could not find a free conference ID; retry".into()))
+}
+
+fn not_found(tenant_id: &str, user_id: &str) -> Error {
+    Error::NotFound(format!("no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"))
+}
+
+async fn find_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
+        .lock_exclusive()
+        .one(conn)
+        .await?)
+}
+
+/// The user, locked for the rest of the transaction on PostgreSQL; NOT_FOUND if absent.
+pub(super) async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<user::Model> {
+    find_for_update(conn, tenant_id, user_id)
+        .await?
+        .ok_or_else(|| not_found(tenant_id, user_id))
+}
+
+/// Writes `user` and commits; see [`write`].
+pub(super) async fn save(
+    api: &SettingsApi,
+    txn: DatabaseTransaction,
+    settings: &tenant_settings::Model,
+    is_new: bool,
+    user: &user::Model,
+    kind: Option<EmailKind>,
+    pin: Option<&SecretString>,
+) -> Result<user::Model> {
+    let saved = write(&txn, settings, is_new, user, kind, pin).await?;
+    txn.commit().await?;
+    if kind.is_some() {
+        api.outbox.wake();
+    }
+    Ok(saved)
+}
+
+/// Writes `user` (bumping its version) and, in the same transaction, queues the
+/// automatic email `kind` if any. Returns the user as stored.
+pub(super) async fn write(
+    txn: &DatabaseTransaction,
+    settings: &tenant_settings::Model,
+    is_new: bool,
+    user: &user::Model,
+    kind: Option<EmailKind>,
+    pin: Option<&SecretString>,
+) -> Result<user::Model> {
+    let mut saved = user.clone();
+    saved.version += 1;
+    let active = saved.clone().into_active_model().reset_all();
+    if is_new {
+        user::Entity::insert(active).exec(txn).await.map_err(conflict)?;
+    } else {
+        active.update(txn).await.map_err(conflict)?;
+    }
+    if let Some(kind) = kind {
+        let event = EmailEvent {
+            settings,
+            user: &saved,
+            kind,
+            trigger: Trigger::Automatic,
+            pin,
+            to_address: None,
+        };
+        outbox::enqueue_notify(txn, &event.into_request()).await?;
+    }
+    Ok(saved)
+}
+
+/// A unique index refused the write: a concurrent change won.
+fn conflict(error: sea_orm::DbErr) -> Error {
+    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+        Error::Aborted("a concurrent change to this tenant's users won; retry".into())
+    } else {
+        Error::Database(error)
+    }
+}

@@ -1,0 +1,132 @@
+//! Builds the settings service from its configuration and runs it until shutdown.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
+
+use dialin_common::{
+    database,
+    server::{self, ServeOptions},
+};
+use dialin_proto::{
+    notifier::v1::notifier_service_client::NotifierServiceClient,
+    settings::v1::settings_service_server::{SERVICE_NAME, SettingsServiceServer},
+};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tonic::{service::Routes, transport::Endpoint};
+
+use crate::{
+    config::Config,
+    migration::Migrator,
+    outbox::{Dispatcher, OutboxSignal},
+    pin::{PinKey, PinKeyError},
+    service::SettingsApi,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("DIALIN_NOTIFIER_URL {url:?} is not a valid URL: {reason}")]
+    NotifierUrl { url: String, reason: String },
+    #[error(transparent)]
+    Database(#[from] database::ConnectError),
+    #[error("cannot migrate the settings database: {0}")]
+    Migrate(sea_orm::DbErr),
+    #[error(transparent)]
+    PinKey(#[from] PinKeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Serve(#[from] server::ServeError),
+}
+
+/// A settings service with its port bound and its database migrated, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    health_listener: Option<TcpListener>,
+    api: SettingsApi,
+    dispatcher: Dispatcher,
+    drain_timeout: Duration,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Checks the configuration, connects and migrates the database, loads the
+    /// PIN key, then binds the ports (so bad config fails before any port is bound).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let notifier = Endpoint::from_shared(config.notifier_url.clone())
+            .map_err(|error| StartupError::NotifierUrl {
+                url: config.notifier_url.clone(),
+                reason: error.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let db = database::connect(&config.database_url).await?;
+        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        let pin_key = PinKey::load(config.pin_key_file.as_deref(), &default_pin_key_path(&config.database_url))?;
+
+        let listener = bind(config.listen).await?;
+        let health_listener = match config.health_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let signal = OutboxSignal::default();
+        let dispatcher = Dispatcher {
+            db: db.clone(),
+            notifier: NotifierServiceClient::new(notifier),
+            signal: signal.clone(),
+            max_backoff: config.outbox_max_backoff,
+        };
+        Ok(Self {
+            listener,
+            health_listener,
+            api: SettingsApi::new(db.clone(), pin_key, signal),
+            dispatcher,
+            drain_timeout: config.drain_timeout,
+            db,
+        })
+    }
+
+    /// Where the gRPC server listens (the real port when configured with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains calls and stops the dispatcher.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx));
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "settings service listening");
+        }
+        let served = server::serve(
+            self.listener,
+            Routes::new(SettingsServiceServer::new(self.api)),
+            ServeOptions {
+                service_name: SERVICE_NAME,
+                health_listener: self.health_listener,
+                drain_timeout: self.drain_timeout,
+            },
+            shutdown,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = dispatcher.await;
+        let _ = self.db.close().await;
+        tracing::info!("settings service stopped");
+        Ok(served?)
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    server::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// Beside the SQLite file; for PostgreSQL, under `./var/`.
+fn default_pin_key_path(database_url: &str) -> PathBuf {
+    match database::sqlite_path(database_url) {
+        Some(path) if path != ":memory:" && !path.is_empty() => PathBuf::from(format!("{path}.pin-key")),
+        _ => PathBuf::from("var/settings.pin-key"),
+    }
+}
