@@ -1,1 +1,15 @@
+//! The test harness: each test gets both services on port 0, fresh databases
+//! (SQLite files, or PostgreSQL databases with random names when
+//! `DIALIN_TEST_DB=postgres`), and a real SMTP server over TCP.
 
+mod app;
+mod database;
+mod flows;
+mod smtp;
+mod wait;
+
+pub use app::{Clients, TestApp, TestAppBuilder};
+pub use database::{Backend, TestDatabase};
+pub use flows::DEADLINE;
+pub use smtp::{ReceivedEmail, SmtpServer};
+pub use wait::wait_until;

@@ -12,17 +12,16 @@ pub enum ConnectError {
     #[error("database URL must start with sqlite:// or postgres://, got scheme {0:?}")]
     UnsupportedScheme(String),
     #[error("cannot create the directory {dir} for the SQLite database: {source}")]
-    CreateDir {
-        dir: String,
-        source: std::io::Error,
-    },
+    CreateDir { dir: String, source: std::io::Error },
     #[error("cannot connect to the database: {0}")]
     Connect(#[from] DbErr),
 }
 
 /// Whether `url` names a SQLite database (and the file path, when it has one).
 pub fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     Some(rest.split('?').next().unwrap_or(rest))
 }
 
@@ -57,24 +56,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
 
 fn create_parent_dir(path: &str) -> Result<(), ConnectError> {
     match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && path != ":memory:" => std::fs::create_dir_all(dir)
-            .map_err(|source| ConnectError::CreateDir {
+        Some(dir) if !dir.as_os_str().is_empty() && path != ":memory:" => {
+            std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
                 dir: dir.display().to_string(),
                 source,
-            }),
+            })
+        }
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_path_strips_scheme_and_query() {
-        assert_eq!(sqlite_path("sqlite://var/a.db?mode=rwc"), Some("var/a.db"));
-        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
-        assert_eq!(sqlite_path("postgres://h/db"), None);
     }
 }
 
@@ -82,9 +70,7 @@ mod tests {
 /// `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one
 /// failing when it upgrades a read lock; PostgreSQL ignores the mode (rows are
 /// locked with `SELECT … FOR UPDATE` there).
-pub async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -99,4 +85,37 @@ pub fn is_unavailable(error: &DbErr) -> bool {
     matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
         || error.to_string().contains("Connection refused")
         || error.to_string().contains("database is locked")
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at
+/// `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one
+/// failing when it upgrades a read lock; PostgreSQL ignores the mode (rows are
+/// locked with `SELECT … FOR UPDATE` there).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Whether a database error means the database could not be reached (so the
+/// caller should hear UNAVAILABLE and may retry) rather than a fault of ours.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+        || error.to_string().contains("Connection refused")
+        || error.to_string().contains("database is locked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_path_strips_scheme_and_query() {
+        assert_eq!(sqlite_path("sqlite://var/a.db?mode=rwc"), Some("var/a.db"));
+        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
 }

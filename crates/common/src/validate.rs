@@ -14,7 +14,10 @@ pub fn id(field: &str, value: &str) -> Check {
         return Err(format!("{field} is required"));
     }
     if value.len() > MAX_ID_LEN {
-        return Err(format!("{field} is {} bytes long; at most {MAX_ID_LEN} are allowed", value.len()));
+        return Err(format!(
+            "{field} is {} bytes long; at most {MAX_ID_LEN} are allowed",
+            value.len()
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(format!("{field} must not contain control characters"));
@@ -25,7 +28,11 @@ pub fn id(field: &str, value: &str) -> Check {
 /// An email address as a mail header can carry it: `local@domain`, no spaces,
 /// no control characters, no angle brackets or commas (which would add recipients).
 pub fn email(field: &str, value: &str) -> Check {
-    let invalid = || Err(format!("{field} {value:?} is not a valid email address (expected name@example.com)"));
+    let invalid = || {
+        Err(format!(
+            "{field} {value:?} is not a valid email address (expected name@example.com)"
+        ))
+    };
     if value.is_empty() {
         return Err(format!("{field} is required"));
     }
@@ -42,7 +49,9 @@ pub fn email(field: &str, value: &str) -> Check {
         || domain.starts_with('.')
         || domain.ends_with('.')
         || domain.contains("..")
-        || domain.chars().any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
+        || domain
+            .chars()
+            .any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
     {
         return invalid();
     }
@@ -56,10 +65,14 @@ pub fn display_name(field: &str, value: &str) -> Check {
         return Err(format!("{field} is required"));
     }
     if value.chars().count() > MAX_DISPLAY_NAME_LEN {
-        return Err(format!("{field} is longer than {MAX_DISPLAY_NAME_LEN} characters"));
+        return Err(format!(
+            "{field} is longer than {MAX_DISPLAY_NAME_LEN} characters"
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(format!("{field} must not contain line breaks or other control characters"));
+        return Err(format!(
+            "{field} must not contain line breaks or other control characters"
+        ));
     }
     Ok(())
 }
@@ -84,21 +97,27 @@ pub fn country(field: &str, value: &str) -> Check {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(format!("{field} {value:?} is not an ISO 3166-1 alpha-2 country code (two capital letters, e.g. US)"))
+        Err(format!(
+            "{field} {value:?} is not an ISO 3166-1 alpha-2 country code (two capital letters, e.g. US)"
+        ))
     }
 }
 
 /// A BCP 47 language tag such as `en`, `fr-FR` or `zh-Hant-TW`.
 pub fn locale(field: &str, value: &str) -> Check {
     let mut subtags = value.split('-');
-    let language_ok = subtags
-        .next()
-        .is_some_and(|language| (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic()));
-    let rest_ok = subtags.all(|subtag| (1..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let language_ok = subtags.next().is_some_and(|language| {
+        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic())
+    });
+    let rest_ok = subtags.all(|subtag| {
+        (1..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
     if language_ok && rest_ok && value.len() <= MAX_LOCALE_LEN {
         Ok(())
     } else {
-        Err(format!("{field} {value:?} is not a BCP 47 language tag (e.g. en-US or fr-FR)"))
+        Err(format!(
+            "{field} {value:?} is not a BCP 47 language tag (e.g. en-US or fr-FR)"
+        ))
     }
 }
 
@@ -111,7 +130,17 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@example.com", "x@localhost"] {
             assert!(email("email", good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "@b.co", "a@", "a b@c.d", "a@b..c", "a@b.c\r\nBcc: x@y.z", "a@b,c@d.e", "<a@b.c>"] {
+        for bad in [
+            "",
+            "a",
+            "@b.co",
+            "a@",
+            "a b@c.d",
+            "a@b..c",
+            "a@b.c\r\nBcc: x@y.z",
+            "a@b,c@d.e",
+            "<a@b.c>",
+        ] {
             assert!(email("email", bad).is_err(), "{bad:?}");
         }
     }
@@ -120,7 +149,14 @@ mod tests {
     fn phone_numbers() {
         assert!(e164("number", "+14255550100").is_ok());
         assert!(e164("number", "+33170000000").is_ok());
-        for bad in ["14255550100", "+0425555", "+1425", "+1425555010012345", "+1 425 555 0100", "+"] {
+        for bad in [
+            "14255550100",
+            "+0425555",
+            "+1425",
+            "+1425555010012345",
+            "+1 425 555 0100",
+            "+",
+        ] {
             assert!(e164("number", bad).is_err(), "{bad:?}");
         }
     }

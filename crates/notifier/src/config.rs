@@ -13,7 +13,11 @@ use dialin_common::duration::parse as parse_duration;
 )]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "DIALIN_NOTIFIER_LISTEN", default_value = "127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "DIALIN_NOTIFIER_LISTEN",
+        default_value = "127.0.0.1:50052"
+    )]
     pub listen: SocketAddr,
 
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
@@ -35,7 +39,11 @@ pub struct Config {
     pub mail_dir: PathBuf,
 
     /// The sender of every email, unless a tenant overrides it.
-    #[arg(long, env = "DIALIN_MAIL_FROM", default_value = "Audio Conferencing <no-reply@localhost>")]
+    #[arg(
+        long,
+        env = "DIALIN_MAIL_FROM",
+        default_value = "Audio Conferencing <no-reply@localhost>"
+    )]
     pub mail_from: String,
 
     /// Long-lived SMTP connections, each with its own sender task.
@@ -65,4 +73,12 @@ pub struct Config {
     /// How long open calls may run after SIGTERM before they are cut.
     #[arg(long, env = "DIALIN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+impl Config {
+    /// Parses flags only (no process arguments), for embedding the service: in
+    /// tests, and anywhere a caller assembles the configuration itself.
+    pub fn from_args<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, clap::Error> {
+        <Self as Parser>::try_parse_from(std::iter::once("dialin-notifier").chain(args))
+    }
 }

@@ -47,33 +47,72 @@ pub fn render(
     details: &Details,
     pin: Option<&SecretString>,
 ) -> Result<Rendered, RenderError> {
-    let pin = || pin.map(|pin| pin.expose_secret()).ok_or(RenderError::MissingPin(kind));
+    let pin = || {
+        pin.map(|pin| pin.expose_secret())
+            .ok_or(RenderError::MissingPin(kind))
+    };
     let (text, html) = match kind {
         EmailKind::Welcome => {
             let pin = pin()?;
             (
-                WelcomeText { greeting_name, details, pin }.render()?,
-                WelcomeHtml { greeting_name, details, pin }.render()?,
+                WelcomeText {
+                    greeting_name,
+                    details,
+                    pin,
+                }
+                .render()?,
+                WelcomeHtml {
+                    greeting_name,
+                    details,
+                    pin,
+                }
+                .render()?,
             )
         }
         EmailKind::PinReset => {
             let pin = pin()?;
             (
-                PinResetText { greeting_name, details, pin }.render()?,
-                PinResetHtml { greeting_name, details, pin }.render()?,
+                PinResetText {
+                    greeting_name,
+                    details,
+                    pin,
+                }
+                .render()?,
+                PinResetHtml {
+                    greeting_name,
+                    details,
+                    pin,
+                }
+                .render()?,
             )
         }
         EmailKind::SettingsChanged => (
-            SettingsChangedText { greeting_name, details }.render()?,
-            SettingsChangedHtml { greeting_name, details }.render()?,
+            SettingsChangedText {
+                greeting_name,
+                details,
+            }
+            .render()?,
+            SettingsChangedHtml {
+                greeting_name,
+                details,
+            }
+            .render()?,
         ),
         EmailKind::Disabled => (
             DisabledText { greeting_name }.render()?,
             DisabledHtml { greeting_name }.render()?,
         ),
         EmailKind::ConferenceInfo => (
-            ConferenceInfoText { greeting_name, details }.render()?,
-            ConferenceInfoHtml { greeting_name, details }.render()?,
+            ConferenceInfoText {
+                greeting_name,
+                details,
+            }
+            .render()?,
+            ConferenceInfoHtml {
+                greeting_name,
+                details,
+            }
+            .render()?,
         ),
         EmailKind::Unspecified => return Err(RenderError::UnknownKind(kind)),
     };
@@ -173,19 +212,41 @@ mod tests {
         let pin = SecretString::from("918273");
         for kind in [EmailKind::Welcome, EmailKind::PinReset] {
             let email = render(kind, "Ann", &details(""), Some(&pin)).unwrap();
-            assert!(email.text.contains("918273") && email.html.contains("918273"), "{kind:?}");
-            assert!(email.text.contains("1234567") && email.text.contains("+14255550100"), "{kind:?}");
-            assert!(render(kind, "Ann", &details(""), None).is_err(), "{kind:?} without PIN");
+            assert!(
+                email.text.contains("918273") && email.html.contains("918273"),
+                "{kind:?}"
+            );
+            assert!(
+                email.text.contains("1234567") && email.text.contains("+14255550100"),
+                "{kind:?}"
+            );
+            assert!(
+                render(kind, "Ann", &details(""), None).is_err(),
+                "{kind:?} without PIN"
+            );
         }
-        for kind in [EmailKind::SettingsChanged, EmailKind::Disabled, EmailKind::ConferenceInfo] {
+        for kind in [
+            EmailKind::SettingsChanged,
+            EmailKind::Disabled,
+            EmailKind::ConferenceInfo,
+        ] {
             let email = render(kind, "Ann", &details(""), Some(&pin)).unwrap();
-            assert!(!email.text.contains("918273") && !email.html.contains("918273"), "{kind:?}");
+            assert!(
+                !email.text.contains("918273") && !email.html.contains("918273"),
+                "{kind:?}"
+            );
         }
     }
 
     #[test]
     fn toll_free_number_shows_only_when_set() {
-        let with = render(EmailKind::ConferenceInfo, "Ann", &details("+18005550199"), None).unwrap();
+        let with = render(
+            EmailKind::ConferenceInfo,
+            "Ann",
+            &details("+18005550199"),
+            None,
+        )
+        .unwrap();
         assert!(with.text.contains("+18005550199") && with.html.contains("tel:+18005550199"));
         let without = render(EmailKind::ConferenceInfo, "Ann", &details(""), None).unwrap();
         assert!(!without.text.contains("Toll-free"));
@@ -194,7 +255,11 @@ mod tests {
     #[test]
     fn html_escapes_the_name() {
         let email = render(EmailKind::Disabled, "<b>Eve</b>", &details(""), None).unwrap();
-        assert!(email.html.contains("&#60;b&#62;Eve") || email.html.contains("&lt;b&gt;Eve"), "{}", email.html);
+        assert!(
+            email.html.contains("&#60;b&#62;Eve") || email.html.contains("&lt;b&gt;Eve"),
+            "{}",
+            email.html
+        );
         assert!(email.text.contains("<b>Eve</b>"));
     }
 }

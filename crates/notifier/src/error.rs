@@ -50,7 +50,9 @@ impl From<Error> for Status {
             }
             Error::Database(error) => {
                 tracing::error!(%error, "database error");
-                Status::internal("internal database error; the notifier service log has the details")
+                Status::internal(
+                    "internal database error; the notifier service log has the details",
+                )
             }
         }
     }

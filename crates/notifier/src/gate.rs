@@ -14,7 +14,11 @@ pub enum Verdict {
 }
 
 /// At intake: suppressed if the switch was off when the change happened, or is off now.
-pub fn at_intake(trigger: Trigger, when_changed: &tenant_policy::Model, now: &tenant_policy::Model) -> Verdict {
+pub fn at_intake(
+    trigger: Trigger,
+    when_changed: &tenant_policy::Model,
+    now: &tenant_policy::Model,
+) -> Verdict {
     if trigger == Trigger::Manual {
         return Verdict::Send;
     }
@@ -54,14 +58,27 @@ mod tests {
 
     #[test]
     fn automatic_needs_the_switch_on_then_and_now() {
-        assert_eq!(at_intake(Trigger::Automatic, &policy(true, 1), &policy(true, 1)), Verdict::Send);
-        assert!(matches!(at_intake(Trigger::Automatic, &policy(false, 1), &policy(true, 2)), Verdict::Suppress(reason) if reason.contains("when the change was made")));
-        assert!(matches!(at_intake(Trigger::Automatic, &policy(true, 1), &policy(false, 2)), Verdict::Suppress(reason) if reason.contains("before this email was sent")));
+        assert_eq!(
+            at_intake(Trigger::Automatic, &policy(true, 1), &policy(true, 1)),
+            Verdict::Send
+        );
+        assert!(
+            matches!(at_intake(Trigger::Automatic, &policy(false, 1), &policy(true, 2)), Verdict::Suppress(reason) if reason.contains("when the change was made"))
+        );
+        assert!(
+            matches!(at_intake(Trigger::Automatic, &policy(true, 1), &policy(false, 2)), Verdict::Suppress(reason) if reason.contains("before this email was sent"))
+        );
     }
 
     #[test]
     fn manual_is_never_gated() {
-        assert_eq!(at_intake(Trigger::Manual, &policy(false, 1), &policy(false, 1)), Verdict::Send);
-        assert_eq!(before_send(Trigger::Manual, &policy(false, 3)), Verdict::Send);
+        assert_eq!(
+            at_intake(Trigger::Manual, &policy(false, 1), &policy(false, 1)),
+            Verdict::Send
+        );
+        assert_eq!(
+            before_send(Trigger::Manual, &policy(false, 3)),
+            Verdict::Send
+        );
     }
 }

@@ -5,7 +5,8 @@ use dialin_common::{database::begin_write, ids::delivery_id_for_event, time, val
 use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Trigger};
 use prost::Message;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 
 use crate::{
@@ -35,7 +36,10 @@ pub struct Recorded {
 }
 
 /// Records the delivery for `request`. Returns whether it waits to be sent.
-pub async fn notify(db: &sea_orm::DatabaseConnection, request: pb::NotifyRequest) -> Result<Recorded> {
+pub async fn notify(
+    db: &sea_orm::DatabaseConnection,
+    request: pb::NotifyRequest,
+) -> Result<Recorded> {
     let event = validate_event(request)?;
     let delivery_id = delivery_id_for_event(&event.event_id);
     if let Some(existing) = delivery::Entity::find_by_id(&delivery_id).one(db).await? {
@@ -82,11 +86,17 @@ pub async fn notify(db: &sea_orm::DatabaseConnection, request: pb::NotifyRequest
         next_attempt_at: Set(now),
         lease_until: Set(0),
         // Only a pending email keeps its content (and PIN); a decided one never will be sent.
-        payload: Set((status == DeliveryStatus::Pending).then(|| SealedPayload(event.conference.encode_to_vec()))),
+        payload: Set((status == DeliveryStatus::Pending)
+            .then(|| SealedPayload(event.conference.encode_to_vec()))),
     };
     match delivery::Entity::insert(row).exec(&txn).await {
         Ok(_) => txn.commit().await?,
-        Err(error) if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+        Err(error)
+            if matches!(
+                error.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
             // The same event raced in on another connection: answer as it was recorded.
             drop(txn);
             let existing = delivery::Entity::find_by_id(&delivery_id).one(db).await?;
@@ -102,7 +112,11 @@ pub async fn notify(db: &sea_orm::DatabaseConnection, request: pb::NotifyRequest
         status = status.as_str_name(),
         "delivery recorded"
     );
-    Ok(Recorded { delivery_id, status, reason })
+    Ok(Recorded {
+        delivery_id,
+        status,
+        reason,
+    })
 }
 
 fn recorded(existing: delivery::Model) -> Recorded {
@@ -120,7 +134,11 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
     match kind {
         EmailKind::Welcome | EmailKind::PinReset => &[EmailKind::Welcome, EmailKind::PinReset],
         EmailKind::SettingsChanged => &[EmailKind::SettingsChanged],
-        EmailKind::Disabled => &[EmailKind::Welcome, EmailKind::PinReset, EmailKind::SettingsChanged],
+        EmailKind::Disabled => &[
+            EmailKind::Welcome,
+            EmailKind::PinReset,
+            EmailKind::SettingsChanged,
+        ],
         EmailKind::ConferenceInfo | EmailKind::Unspecified => &[],
     }
 }
@@ -129,39 +147,65 @@ fn kind_names(kinds: &[EmailKind]) -> Vec<&'static str> {
     kinds.iter().map(|kind| kind.as_str_name()).collect()
 }
 
-/// Marks older pending emails this event replaces as SUPERSEDED, erasing their content.
-async fn supersede_older(txn: &DatabaseTransaction, event: &Event, delivery_id: &str) -> Result<()> {
+/// Marks older pending emails this event replaces as SUPERSEDED, erasing their
+/// content. One a sender holds right now is left to it: it may already be with
+/// the SMTP server, and its record must say what really happened (it is then
+/// followed by this newer email).
+async fn supersede_older(
+    txn: &DatabaseTransaction,
+    event: &Event,
+    delivery_id: &str,
+) -> Result<()> {
     let replaced = replaces(event.kind);
     if replaced.is_empty() {
         return Ok(());
     }
     let result = delivery::Entity::update_many()
-        .col_expr(delivery::Column::Status, Expr::value(DeliveryStatus::Superseded.as_str_name()))
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(DeliveryStatus::Superseded.as_str_name()),
+        )
         .col_expr(
             delivery::Column::Reason,
-            Expr::value(format!("superseded by the newer {} email {delivery_id}", event.kind.as_str_name())),
+            Expr::value(format!(
+                "superseded by the newer {} email {delivery_id}",
+                event.kind.as_str_name()
+            )),
         )
-        .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
+        .col_expr(
+            delivery::Column::Payload,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
         .filter(delivery::Column::TenantId.eq(&event.tenant_id))
         .filter(delivery::Column::UserId.eq(&event.recipient.user_id))
         .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
         .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
         .filter(delivery::Column::Kind.is_in(kind_names(replaced)))
         .filter(delivery::Column::OccurredAt.lte(event.occurred_at))
+        .filter(delivery::Column::LeaseUntil.lte(time::now_millis()))
         .exec(txn)
         .await?;
     if result.rows_affected > 0 {
-        tracing::info!(delivery_id, superseded = result.rows_affected, "older pending emails superseded");
+        tracing::info!(
+            delivery_id,
+            superseded = result.rows_affected,
+            "older pending emails superseded"
+        );
     }
     Ok(())
 }
 
 /// If an email that replaces this (older) event already exists, why this one must not go.
 async fn newer_replacement(conn: &impl ConnectionTrait, event: &Event) -> Result<Option<String>> {
-    let replacing: Vec<EmailKind> = [EmailKind::Welcome, EmailKind::PinReset, EmailKind::SettingsChanged, EmailKind::Disabled]
-        .into_iter()
-        .filter(|newer| replaces(*newer).contains(&event.kind))
-        .collect();
+    let replacing: Vec<EmailKind> = [
+        EmailKind::Welcome,
+        EmailKind::PinReset,
+        EmailKind::SettingsChanged,
+        EmailKind::Disabled,
+    ]
+    .into_iter()
+    .filter(|newer| replaces(*newer).contains(&event.kind))
+    .collect();
     if replacing.is_empty() || event.trigger == Trigger::Manual {
         return Ok(None);
     }
@@ -174,7 +218,10 @@ async fn newer_replacement(conn: &impl ConnectionTrait, event: &Event) -> Result
         .one(conn)
         .await?;
     Ok(newer.map(|newer| {
-        format!("superseded by the newer {} email {} (this event arrived late)", newer.kind, newer.delivery_id)
+        format!(
+            "superseded by the newer {} email {} (this event arrived late)",
+            newer.kind, newer.delivery_id
+        )
     }))
 }
 
@@ -183,49 +230,85 @@ fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     let kind = match EmailKind::try_from(request.kind) {
         Ok(kind) if kind != EmailKind::Unspecified => kind,
-        _ => return Err(Error::invalid("kind is required: WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO")),
+        _ => {
+            return Err(Error::invalid(
+                "kind is required: WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO",
+            ));
+        }
     };
     let trigger = match Trigger::try_from(request.trigger) {
         Ok(trigger) if trigger != Trigger::Unspecified => trigger,
         _ => return Err(Error::invalid("trigger is required: AUTOMATIC or MANUAL")),
     };
-    let recipient = request.recipient.ok_or_else(|| Error::invalid("recipient is required"))?;
+    let recipient = request
+        .recipient
+        .ok_or_else(|| Error::invalid("recipient is required"))?;
     check(validate::id("recipient.user_id", &recipient.user_id))?;
     check(validate::email("recipient.email", &recipient.email))?;
-    check(validate::display_name("recipient.display_name", &recipient.display_name))?;
+    check(validate::display_name(
+        "recipient.display_name",
+        &recipient.display_name,
+    ))?;
     if !recipient.locale.is_empty() {
         check(validate::locale("recipient.locale", &recipient.locale))?;
     }
     let conference = request.conference.unwrap_or_default();
     let carries_pin = !conference.pin.is_empty();
     if carries_pin && trigger == Trigger::Manual {
-        return Err(Error::invalid("a MANUAL email never carries a PIN; remove conference.pin"));
+        return Err(Error::invalid(
+            "a MANUAL email never carries a PIN; remove conference.pin",
+        ));
     }
     match kind {
         EmailKind::Welcome | EmailKind::PinReset => {
             if trigger == Trigger::Manual {
-                return Err(Error::invalid(format!("{} is sent only AUTOMATIC; an admin's manual send is CONFERENCE_INFO", kind.as_str_name())));
+                return Err(Error::invalid(format!(
+                    "{} is sent only AUTOMATIC; an admin's manual send is CONFERENCE_INFO",
+                    kind.as_str_name()
+                )));
             }
-            if conference.pin.len() < 4 || conference.pin.len() > 12 || !conference.pin.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Error::invalid(format!("{} needs conference.pin: 4 to 12 digits", kind.as_str_name())));
+            if conference.pin.len() < 4
+                || conference.pin.len() > 12
+                || !conference.pin.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(Error::invalid(format!(
+                    "{} needs conference.pin: 4 to 12 digits",
+                    kind.as_str_name()
+                )));
             }
         }
-        EmailKind::SettingsChanged | EmailKind::Disabled | EmailKind::ConferenceInfo if carries_pin => {
-            return Err(Error::invalid(format!("{} emails never carry a PIN; remove conference.pin", kind.as_str_name())));
+        EmailKind::SettingsChanged | EmailKind::Disabled | EmailKind::ConferenceInfo
+            if carries_pin =>
+        {
+            return Err(Error::invalid(format!(
+                "{} emails never carry a PIN; remove conference.pin",
+                kind.as_str_name()
+            )));
         }
         EmailKind::ConferenceInfo if trigger != Trigger::Manual => {
-            return Err(Error::invalid("CONFERENCE_INFO is an admin's manual send: use trigger MANUAL"));
+            return Err(Error::invalid(
+                "CONFERENCE_INFO is an admin's manual send: use trigger MANUAL",
+            ));
         }
         _ => {}
     }
     if kind != EmailKind::Disabled {
         let id = &conference.conference_id;
         if id.len() != 7 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::invalid(format!("{} needs conference.conference_id: exactly 7 digits", kind.as_str_name())));
+            return Err(Error::invalid(format!(
+                "{} needs conference.conference_id: exactly 7 digits",
+                kind.as_str_name()
+            )));
         }
-        check(validate::e164("conference.toll_number", &conference.toll_number))?;
+        check(validate::e164(
+            "conference.toll_number",
+            &conference.toll_number,
+        ))?;
         if !conference.toll_free_number.is_empty() {
-            check(validate::e164("conference.toll_free_number", &conference.toll_free_number))?;
+            check(validate::e164(
+                "conference.toll_free_number",
+                &conference.toll_free_number,
+            ))?;
         }
     }
     Ok(Event {
@@ -237,6 +320,9 @@ fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
         trigger,
         recipient,
         conference,
-        occurred_at: request.occurred_at.as_ref().map_or_else(time::now_millis, time::from_timestamp),
+        occurred_at: request
+            .occurred_at
+            .as_ref()
+            .map_or_else(time::now_millis, time::from_timestamp),
     })
 }

@@ -48,19 +48,30 @@ pub enum MailConfigError {
     TlsMode(String),
     #[error("DIALIN_SMTP_URL has credentials but tls=none: they would cross the network in clear")]
     CredentialsWithoutTls,
-    #[error("DIALIN_MAIL_FROM {0:?} is not a mailbox (e.g. Audio Conferencing <no-reply@example.com>)")]
+    #[error(
+        "DIALIN_MAIL_FROM {0:?} is not a mailbox (e.g. Audio Conferencing <no-reply@example.com>)"
+    )]
     From(String),
     #[error("cannot create the mail directory {dir}: {source}")]
-    MailDir { dir: PathBuf, source: std::io::Error },
+    MailDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub fn parse_mailbox(text: &str) -> Result<Mailbox, MailConfigError> {
-    text.parse().map_err(|_| MailConfigError::From(text.to_owned()))
+    text.parse()
+        .map_err(|_| MailConfigError::From(text.to_owned()))
 }
 
 /// Builds the MIME message: plain text and HTML alternatives, a `Message-ID`
 /// derived from the delivery so that a resend after a crash is recognisable.
-pub fn build_message(delivery_id: &str, from: Mailbox, to: Mailbox, email: Rendered) -> Result<Message, SendError> {
+pub fn build_message(
+    delivery_id: &str,
+    from: Mailbox,
+    to: Mailbox,
+    email: Rendered,
+) -> Result<Message, SendError> {
     Message::builder()
         .from(from)
         .to(to)
@@ -83,7 +94,11 @@ impl Mailer {
         timeout: Duration,
     ) -> Result<Self, MailConfigError> {
         match smtp_url {
-            Some(url) => Ok(Self::Smtp(SmtpPool::new(SmtpServer::parse(url)?, connections, timeout))),
+            Some(url) => Ok(Self::Smtp(SmtpPool::new(
+                SmtpServer::parse(url)?,
+                connections,
+                timeout,
+            ))),
             None => {
                 std::fs::create_dir_all(mail_dir).map_err(|source| MailConfigError::MailDir {
                     dir: mail_dir.to_owned(),
@@ -104,7 +119,10 @@ impl Mailer {
 
     pub fn describe(&self) -> String {
         match self {
-            Self::Smtp(pool) => format!("SMTP {}:{} ({} connections)", pool.server.host, pool.server.port, pool.size),
+            Self::Smtp(pool) => format!(
+                "SMTP {}:{} ({} connections)",
+                pool.server.host, pool.server.port, pool.size
+            ),
             Self::Files(dir) => format!(".eml files in {}", dir.display()),
         }
     }
@@ -114,7 +132,9 @@ impl Mailer {
             Self::Smtp(pool) => pool.send(message).await,
             Self::Files(dir) => write_eml(dir, delivery_id, &message.formatted())
                 .await
-                .map_err(|error| SendError::Transient(format!("cannot write the .eml file: {error}"))),
+                .map_err(|error| {
+                    SendError::Transient(format!("cannot write the .eml file: {error}"))
+                }),
         }
     }
 }
@@ -153,7 +173,10 @@ impl SmtpServer {
             other => return Err(MailConfigError::Scheme(other.to_owned())),
         };
         let host = url.host_str().ok_or(MailConfigError::NoHost)?.to_owned();
-        let tls = url.query_pairs().find(|(key, _)| key == "tls").map(|(_, value)| value.into_owned());
+        let tls = url
+            .query_pairs()
+            .find(|(key, _)| key == "tls")
+            .map(|(_, value)| value.into_owned());
         let security = match (implicit, tls.as_deref()) {
             (true, _) => Security::Implicit,
             (false, Some("required")) => Security::Required,
@@ -240,48 +263,82 @@ impl SmtpPool {
         }
     }
 
-    async fn transmit(&self, connection: &mut AsyncSmtpConnection, message: &Message, bytes: &[u8]) -> Result<(), TransmitError> {
+    async fn transmit(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        message: &Message,
+        bytes: &[u8],
+    ) -> Result<(), TransmitError> {
         match tokio::time::timeout(self.timeout, connection.send(message.envelope(), bytes)).await {
             Ok(Ok(_response)) => Ok(()),
-            Ok(Err(error)) if error.is_permanent() => Err(TransmitError::Permanent(format!("SMTP server refused the message: {error}"))),
-            Ok(Err(error)) if error.is_transient() => Err(TransmitError::Transient(format!("SMTP server deferred the message: {error}"))),
-            Ok(Err(error)) => Err(TransmitError::Connection(format!("SMTP connection failed: {error}"))),
-            Err(_elapsed) => Err(TransmitError::Transient(format!("SMTP server did not answer within {:?}", self.timeout))),
+            Ok(Err(error)) if error.is_permanent() => Err(TransmitError::Permanent(format!(
+                "SMTP server refused the message: {error}"
+            ))),
+            Ok(Err(error)) if error.is_transient() => Err(TransmitError::Transient(format!(
+                "SMTP server deferred the message: {error}"
+            ))),
+            Ok(Err(error)) => Err(TransmitError::Connection(format!(
+                "SMTP connection failed: {error}"
+            ))),
+            Err(_elapsed) => Err(TransmitError::Transient(format!(
+                "SMTP server did not answer within {:?}",
+                self.timeout
+            ))),
         }
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         tokio::time::timeout(self.timeout, self.open())
             .await
-            .unwrap_or_else(|_| Err(format!("connecting to the SMTP server took over {:?}", self.timeout)))
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "connecting to the SMTP server took over {:?}",
+                    self.timeout
+                ))
+            })
             .map_err(SendError::Transient)
     }
 
     async fn open(&self) -> Result<AsyncSmtpConnection, String> {
         let server = &self.server;
-        let describe = |error: &dyn std::fmt::Display| format!("cannot reach the SMTP server {}:{}: {error}", server.host, server.port);
+        let describe = |error: &dyn std::fmt::Display| {
+            format!(
+                "cannot reach the SMTP server {}:{}: {error}",
+                server.host, server.port
+            )
+        };
         let tls = || TlsParameters::new(server.host.clone()).map_err(|error| describe(&error));
         let mut connection = if server.security == Security::Implicit {
             // lettre opens this socket itself (and so without no-delay): TLS
             // must start before the greeting, which connect_with_transport reads.
-            AsyncSmtpConnection::connect_tokio1((server.host.as_str(), server.port), Some(self.timeout), &self.hello, Some(tls()?), None)
-                .await
-                .map_err(|error| describe(&error))?
+            AsyncSmtpConnection::connect_tokio1(
+                (server.host.as_str(), server.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(tls()?),
+                None,
+            )
+            .await
+            .map_err(|error| describe(&error))?
         } else {
             let stream = TcpStream::connect((server.host.as_str(), server.port))
                 .await
                 .map_err(|error| describe(&error))?;
             stream.set_nodelay(true).map_err(|error| describe(&error))?;
-            let mut connection = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-                .await
-                .map_err(|error| describe(&error))?;
+            let mut connection =
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                    .await
+                    .map_err(|error| describe(&error))?;
             let starttls = match server.security {
                 Security::Required => true,
                 Security::Opportunistic => connection.can_starttls(),
                 Security::None | Security::Implicit => false,
             };
             if starttls {
-                connection.starttls(tls()?, &self.hello).await.map_err(|error| describe(&error))?;
+                connection
+                    .starttls(tls()?, &self.hello)
+                    .await
+                    .map_err(|error| describe(&error))?;
             }
             connection
         };
@@ -309,12 +366,19 @@ mod tests {
     #[test]
     fn smtp_urls() {
         let plain = SmtpServer::parse("smtp://127.0.0.1:2525").unwrap();
-        assert_eq!((plain.host.as_str(), plain.port, plain.security), ("127.0.0.1", 2525, Security::Opportunistic));
+        assert_eq!(
+            (plain.host.as_str(), plain.port, plain.security),
+            ("127.0.0.1", 2525, Security::Opportunistic)
+        );
         assert!(plain.credentials.is_none());
-        let relay = SmtpServer::parse("smtp://user:p%40ss@relay.example.com:587?tls=required").unwrap();
+        let relay =
+            SmtpServer::parse("smtp://user:p%40ss@relay.example.com:587?tls=required").unwrap();
         assert_eq!((relay.port, relay.security), (587, Security::Required));
         assert!(relay.credentials.is_some());
-        assert_eq!(SmtpServer::parse("smtps://mail.example.com").unwrap().port, 465);
+        assert_eq!(
+            SmtpServer::parse("smtps://mail.example.com").unwrap().port,
+            465
+        );
         assert!(SmtpServer::parse("http://x").is_err());
         assert!(SmtpServer::parse("smtp://x?tls=maybe").is_err());
         assert!(SmtpServer::parse("smtp://u:p@x?tls=none").is_err());

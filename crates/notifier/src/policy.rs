@@ -23,7 +23,10 @@ pub fn default_policy(tenant_id: &str) -> tenant_policy::Model {
 }
 
 /// The newest version held.
-pub async fn current(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<tenant_policy::Model, DbErr> {
+pub async fn current(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<tenant_policy::Model, DbErr> {
     Ok(tenant_policy::Entity::find()
         .filter(tenant_policy::Column::TenantId.eq(tenant_id))
         .order_by_desc(tenant_policy::Column::Version)
@@ -33,7 +36,11 @@ pub async fn current(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<ten
 }
 
 /// The version in force at `version`: the newest held that is not newer.
-pub async fn as_of(conn: &impl ConnectionTrait, tenant_id: &str, version: i64) -> Result<tenant_policy::Model, DbErr> {
+pub async fn as_of(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    version: i64,
+) -> Result<tenant_policy::Model, DbErr> {
     Ok(tenant_policy::Entity::find()
         .filter(tenant_policy::Column::TenantId.eq(tenant_id))
         .filter(tenant_policy::Column::Version.lte(version))
@@ -45,7 +52,10 @@ pub async fn as_of(conn: &impl ConnectionTrait, tenant_id: &str, version: i64) -
 
 /// Stores `policy` (a version already held is left as it is) and returns the
 /// newest version now held, which is older than `policy` only never.
-pub async fn put(conn: &impl ConnectionTrait, policy: &pb::PutTenantPolicyRequest) -> Result<tenant_policy::Model, DbErr> {
+pub async fn put(
+    conn: &impl ConnectionTrait,
+    policy: &pb::PutTenantPolicyRequest,
+) -> Result<tenant_policy::Model, DbErr> {
     let row = tenant_policy::ActiveModel {
         tenant_id: Set(policy.tenant_id.clone()),
         version: Set(i64::try_from(policy.version).unwrap_or(i64::MAX)),
@@ -55,7 +65,10 @@ pub async fn put(conn: &impl ConnectionTrait, policy: &pb::PutTenantPolicyReques
         send_email_from_display_name: Set(policy.send_email_from_display_name.clone()),
         default_locale: Set(policy.default_locale.clone()),
     };
-    tenant_policy::Entity::insert(row).on_conflict_do_nothing().exec(conn).await?;
+    tenant_policy::Entity::insert(row)
+        .on_conflict_do_nothing()
+        .exec(conn)
+        .await?;
     current(conn, &policy.tenant_id).await
 }
 

@@ -3,8 +3,12 @@
 use std::sync::Arc;
 
 use dialin_common::{time::to_timestamp, validate};
-use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use dialin_proto::notifier::v1::{
+    self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService,
+};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
@@ -28,20 +32,39 @@ impl NotifierApi {
         Self { db, worker_wake }
     }
 
-    async fn put_tenant_policy(&self, request: pb::PutTenantPolicyRequest) -> Result<pb::TenantPolicy> {
+    async fn put_tenant_policy(
+        &self,
+        request: pb::PutTenantPolicyRequest,
+    ) -> Result<pb::TenantPolicy> {
         check(validate::id("tenant_id", &request.tenant_id))?;
         if request.send_email_from_override {
-            check(validate::email("send_email_from_address", &request.send_email_from_address))?;
-            check(validate::display_name("send_email_from_display_name", &request.send_email_from_display_name))?;
+            check(validate::email(
+                "send_email_from_address",
+                &request.send_email_from_address,
+            ))?;
+            check(validate::display_name(
+                "send_email_from_display_name",
+                &request.send_email_from_display_name,
+            ))?;
         }
         if !request.default_locale.is_empty() {
             check(validate::locale("default_locale", &request.default_locale))?;
         }
         let held = policy::put(&self.db, &request).await?;
         if held.version.unsigned_abs() > request.version {
-            tracing::debug!(tenant_id = request.tenant_id, stale = request.version, held = held.version, "stale tenant policy ignored");
+            tracing::debug!(
+                tenant_id = request.tenant_id,
+                stale = request.version,
+                held = held.version,
+                "stale tenant policy ignored"
+            );
         } else {
-            tracing::info!(tenant_id = request.tenant_id, version = held.version, automatic_emails = held.automatically_send_emails_to_users, "tenant policy stored");
+            tracing::info!(
+                tenant_id = request.tenant_id,
+                version = held.version,
+                automatic_emails = held.automatically_send_emails_to_users,
+                "tenant policy stored"
+            );
         }
         Ok(policy::to_pb(held))
     }
@@ -64,10 +87,18 @@ impl NotifierApi {
             .one(&self.db)
             .await?
             .map(delivery_to_pb)
-            .ok_or_else(|| Error::NotFound(format!("no delivery {}; ListDeliveries shows a tenant's deliveries", request.delivery_id)))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no delivery {}; ListDeliveries shows a tenant's deliveries",
+                    request.delivery_id
+                ))
+            })
     }
 
-    async fn list_deliveries(&self, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
+    async fn list_deliveries(
+        &self,
+        request: pb::ListDeliveriesRequest,
+    ) -> Result<pb::ListDeliveriesResponse> {
         check(validate::id("tenant_id", &request.tenant_id))?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -97,7 +128,10 @@ impl NotifierApi {
         let mut deliveries = query.all(&self.db).await?;
         let next_page_token = if deliveries.len() > page_size as usize {
             deliveries.truncate(page_size as usize);
-            deliveries.last().map(|last| format!("{}:{}", last.created_at, last.delivery_id)).unwrap_or_default()
+            deliveries
+                .last()
+                .map(|last| format!("{}:{}", last.created_at, last.delivery_id))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -112,15 +146,27 @@ impl NotifierApi {
 fn parse_page_token(token: &str) -> Result<(i64, String)> {
     token
         .split_once(':')
-        .and_then(|(created_at, delivery_id)| Some((created_at.parse().ok()?, delivery_id.to_owned())))
-        .ok_or_else(|| Error::invalid("page_token is not one this service handed out; pass next_page_token unchanged"))
+        .and_then(|(created_at, delivery_id)| {
+            Some((created_at.parse().ok()?, delivery_id.to_owned()))
+        })
+        .ok_or_else(|| {
+            Error::invalid(
+                "page_token is not one this service handed out; pass next_page_token unchanged",
+            )
+        })
 }
 
 fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
     pb::Delivery {
-        kind: EmailKind::from_str_name(&delivery.kind).unwrap_or_default().into(),
-        trigger: Trigger::from_str_name(&delivery.trigger).unwrap_or_default().into(),
-        status: DeliveryStatus::from_str_name(&delivery.status).unwrap_or_default().into(),
+        kind: EmailKind::from_str_name(&delivery.kind)
+            .unwrap_or_default()
+            .into(),
+        trigger: Trigger::from_str_name(&delivery.trigger)
+            .unwrap_or_default()
+            .into(),
+        status: DeliveryStatus::from_str_name(&delivery.status)
+            .unwrap_or_default()
+            .into(),
         attempts: delivery.attempts.unsigned_abs(),
         created_at: Some(to_timestamp(delivery.created_at)),
         sent_at: delivery.sent_at.map(to_timestamp),
@@ -135,19 +181,39 @@ fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
 
 #[tonic::async_trait]
 impl NotifierService for NotifierApi {
-    async fn put_tenant_policy(&self, request: Request<pb::PutTenantPolicyRequest>) -> Result<Response<pb::TenantPolicy>, Status> {
-        Ok(Response::new(Self::put_tenant_policy(self, request.into_inner()).await?))
+    async fn put_tenant_policy(
+        &self,
+        request: Request<pb::PutTenantPolicyRequest>,
+    ) -> Result<Response<pb::TenantPolicy>, Status> {
+        Ok(Response::new(
+            Self::put_tenant_policy(self, request.into_inner()).await?,
+        ))
     }
 
-    async fn notify(&self, request: Request<pb::NotifyRequest>) -> Result<Response<pb::NotifyResponse>, Status> {
-        Ok(Response::new(Self::notify(self, request.into_inner()).await?))
+    async fn notify(
+        &self,
+        request: Request<pb::NotifyRequest>,
+    ) -> Result<Response<pb::NotifyResponse>, Status> {
+        Ok(Response::new(
+            Self::notify(self, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_delivery(&self, request: Request<pb::GetDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {
-        Ok(Response::new(Self::get_delivery(self, request.into_inner()).await?))
+    async fn get_delivery(
+        &self,
+        request: Request<pb::GetDeliveryRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
+        Ok(Response::new(
+            Self::get_delivery(self, request.into_inner()).await?,
+        ))
     }
 
-    async fn list_deliveries(&self, request: Request<pb::ListDeliveriesRequest>) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        Ok(Response::new(Self::list_deliveries(self, request.into_inner()).await?))
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        Ok(Response::new(
+            Self::list_deliveries(self, request.into_inner()).await?,
+        ))
     }
 }

@@ -32,7 +32,10 @@ pub enum StartupError {
     #[error("cannot migrate the notifier database: {0}")]
     Migrate(sea_orm::DbErr),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
@@ -59,7 +62,9 @@ impl Application {
             config.smtp_timeout,
         )?;
         let db = database::connect(&config.database_url).await?;
-        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(StartupError::Migrate)?;
 
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
@@ -122,5 +127,7 @@ impl Application {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    server::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })
+    server::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
 }

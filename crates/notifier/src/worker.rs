@@ -9,8 +9,8 @@ use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger}
 use lettre::message::Mailbox;
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
-    sea_query::Expr,
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Statement, sea_query::Expr,
 };
 use secrecy::SecretString;
 use tokio::{
@@ -42,8 +42,12 @@ impl RetryPolicy {
     /// Wait before attempt `attempts + 1`: doubling from `initial`, capped at
     /// `max`, spread by ±20 % so that a burst of failures does not retry in step.
     pub fn delay(&self, attempts: u32) -> Duration {
-        let exponential = self.initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-        exponential.min(self.max).mul_f64(0.8 + 0.4 * rand::random::<f64>())
+        let exponential = self
+            .initial
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        exponential
+            .min(self.max)
+            .mul_f64(0.8 + 0.4 * rand::random::<f64>())
     }
 }
 
@@ -125,8 +129,15 @@ impl DeliveryWorker {
                  RETURNING *"
             }
         };
-        let statement = Statement::from_sql_and_values(backend, sql, [lease_until.into(), now.into(), limit.into()]);
-        let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&self.db).await?;
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [lease_until.into(), now.into(), limit.into()],
+        );
+        let mut claimed = delivery::Entity::find()
+            .from_raw_sql(statement)
+            .all(&self.db)
+            .await?;
         claimed.sort_by_key(|delivery| delivery.created_at);
         Ok(claimed)
     }
@@ -134,7 +145,9 @@ impl DeliveryWorker {
     async fn process(&self, delivery: delivery::Model) {
         let outcome = match self.attempt(&delivery).await {
             Ok(outcome) => outcome,
-            Err(error) => Outcome::Retry(format!("notifier database error before sending: {error}")),
+            Err(error) => {
+                Outcome::Retry(format!("notifier database error before sending: {error}"))
+            }
         };
         if let Err(error) = self.record(&delivery, outcome).await {
             tracing::warn!(delivery_id = delivery.delivery_id, %error, "cannot record the outcome; the claim will expire and the delivery be retried");
@@ -161,24 +174,35 @@ impl DeliveryWorker {
             Ok(message) => message,
             Err(reason) => return Ok(Outcome::Failed(reason)),
         };
-        Ok(match self.mailer.send(&delivery.delivery_id, &message).await {
-            Ok(()) => Outcome::Sent,
-            Err(SendError::Transient(reason)) => Outcome::Retry(reason),
-            Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
-        })
+        Ok(
+            match self.mailer.send(&delivery.delivery_id, &message).await {
+                Ok(()) => Outcome::Sent,
+                Err(SendError::Transient(reason)) => Outcome::Retry(reason),
+                Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
+            },
+        )
     }
 
-    fn compose(&self, delivery: &delivery::Model, policy: &tenant_policy::Model) -> Result<lettre::Message, String> {
+    fn compose(
+        &self,
+        delivery: &delivery::Model,
+        policy: &tenant_policy::Model,
+    ) -> Result<lettre::Message, String> {
         let kind = EmailKind::from_str_name(&delivery.kind).unwrap_or_default();
-        let payload = delivery.payload.as_ref().ok_or("the email's content was already erased")?;
-        let conference = Conference::decode(payload.0.as_slice()).map_err(|error| format!("stored content is unreadable: {error}"))?;
+        let payload = delivery
+            .payload
+            .as_ref()
+            .ok_or("the email's content was already erased")?;
+        let conference = Conference::decode(payload.0.as_slice())
+            .map_err(|error| format!("stored content is unreadable: {error}"))?;
         let pin = (!conference.pin.is_empty()).then(|| SecretString::from(conference.pin.clone()));
         let details = Details {
             conference_id: conference.conference_id,
             toll_number: conference.toll_number,
             toll_free_number: conference.toll_free_number,
         };
-        let rendered = email::render(kind, &delivery.recipient_name, &details, pin.as_ref()).map_err(|error| error.to_string())?;
+        let rendered = email::render(kind, &delivery.recipient_name, &details, pin.as_ref())
+            .map_err(|error| error.to_string())?;
         let from = if policy.send_email_from_override {
             let address = policy
                 .send_email_from_address
@@ -188,9 +212,13 @@ impl DeliveryWorker {
         } else {
             self.default_from.clone()
         };
-        let to_address = delivery.to_address.parse().map_err(|error| format!("the recipient address is invalid: {error}"))?;
+        let to_address = delivery
+            .to_address
+            .parse()
+            .map_err(|error| format!("the recipient address is invalid: {error}"))?;
         let to = Mailbox::new(Some(delivery.recipient_name.clone()), to_address);
-        mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
+        mail::build_message(&delivery.delivery_id, from, to, rendered)
+            .map_err(|error| error.to_string())
     }
 
     async fn record(&self, delivery: &delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
@@ -206,7 +234,10 @@ impl DeliveryWorker {
                 .col_expr(delivery::Column::Status, Expr::value(status.as_str_name()))
                 .col_expr(delivery::Column::Reason, Expr::value(reason))
                 // The PIN is erased once the delivery is decided.
-                .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
+                .col_expr(
+                    delivery::Column::Payload,
+                    Expr::value(Option::<Vec<u8>>::None),
+                )
         };
         let (update, status) = match outcome {
             Outcome::AlreadyDecided => return Ok(()),
@@ -216,19 +247,29 @@ impl DeliveryWorker {
                     .col_expr(delivery::Column::SentAt, Expr::value(now)),
                 DeliveryStatus::Sent,
             ),
-            Outcome::Suppressed(reason) => (final_state(DeliveryStatus::Suppressed, reason), DeliveryStatus::Suppressed),
+            Outcome::Suppressed(reason) => (
+                final_state(DeliveryStatus::Suppressed, reason),
+                DeliveryStatus::Suppressed,
+            ),
             Outcome::Failed(reason) => (
-                final_state(DeliveryStatus::Failed, reason).col_expr(delivery::Column::Attempts, Expr::value(attempts)),
+                final_state(DeliveryStatus::Failed, reason)
+                    .col_expr(delivery::Column::Attempts, Expr::value(attempts)),
                 DeliveryStatus::Failed,
             ),
             Outcome::Retry(reason) => {
                 let delay = self.retry.delay(attempts.unsigned_abs());
-                let next_attempt_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                let horizon_ends = delivery.created_at + i64::try_from(self.retry.horizon.as_millis()).unwrap_or(i64::MAX / 2);
+                let next_attempt_at =
+                    now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                let horizon_ends = delivery.created_at
+                    + i64::try_from(self.retry.horizon.as_millis()).unwrap_or(i64::MAX / 2);
                 if next_attempt_at > horizon_ends {
-                    let reason = format!("gave up after {attempts} attempts over {:?}: {reason}", self.retry.horizon);
+                    let reason = format!(
+                        "gave up after {attempts} attempts over {:?}: {reason}",
+                        self.retry.horizon
+                    );
                     (
-                        final_state(DeliveryStatus::Failed, reason).col_expr(delivery::Column::Attempts, Expr::value(attempts)),
+                        final_state(DeliveryStatus::Failed, reason)
+                            .col_expr(delivery::Column::Attempts, Expr::value(attempts)),
                         DeliveryStatus::Failed,
                     )
                 } else {
@@ -236,8 +277,16 @@ impl DeliveryWorker {
                     (
                         update
                             .col_expr(delivery::Column::Attempts, Expr::value(attempts))
-                            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_attempt_at))
-                            .col_expr(delivery::Column::Reason, Expr::value(format!("attempt {attempts} failed, will retry: {reason}"))),
+                            .col_expr(
+                                delivery::Column::NextAttemptAt,
+                                Expr::value(next_attempt_at),
+                            )
+                            .col_expr(
+                                delivery::Column::Reason,
+                                Expr::value(format!(
+                                    "attempt {attempts} failed, will retry: {reason}"
+                                )),
+                            ),
                         DeliveryStatus::Pending,
                     )
                 }
@@ -245,7 +294,12 @@ impl DeliveryWorker {
         };
         update.exec(&self.db).await?;
         if status != DeliveryStatus::Pending {
-            tracing::info!(delivery_id = delivery.delivery_id, kind = delivery.kind, status = status.as_str_name(), "delivery decided");
+            tracing::info!(
+                delivery_id = delivery.delivery_id,
+                kind = delivery.kind,
+                status = status.as_str_name(),
+                "delivery decided"
+            );
         }
         Ok(())
     }
@@ -265,7 +319,10 @@ mod tests {
         let within = |attempts, nominal: u64| {
             let delay = retry.delay(attempts).as_secs_f64();
             let nominal = nominal as f64;
-            assert!(delay >= nominal * 0.8 && delay <= nominal * 1.2, "attempt {attempts}: {delay}s vs {nominal}s");
+            assert!(
+                delay >= nominal * 0.8 && delay <= nominal * 1.2,
+                "attempt {attempts}: {delay}s vs {nominal}s"
+            );
         };
         within(1, 10);
         within(2, 20);

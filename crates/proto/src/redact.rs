@@ -6,7 +6,11 @@ use std::fmt;
 use crate::{notifier::v1::Conference, settings::v1 as settings};
 
 fn pin_state(pin: &str) -> &'static str {
-    if pin.is_empty() { "<none>" } else { "<redacted>" }
+    if pin.is_empty() {
+        "<none>"
+    } else {
+        "<redacted>"
+    }
 }
 
 impl fmt::Debug for Conference {
@@ -47,7 +51,10 @@ mod tests {
             ..Conference::default()
         };
         let printed = format!("{conference:?}");
-        assert!(printed.contains("1234567") && printed.contains("<redacted>"), "{printed}");
+        assert!(
+            printed.contains("1234567") && printed.contains("<redacted>"),
+            "{printed}"
+        );
         assert!(!printed.contains("98765"), "{printed}");
         let response = settings::ResetPinResponse {
             user: None,

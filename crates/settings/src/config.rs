@@ -13,7 +13,11 @@ use dialin_common::duration::parse as parse_duration;
 )]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "DIALIN_SETTINGS_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "DIALIN_SETTINGS_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
     pub listen: SocketAddr,
 
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
@@ -26,7 +30,11 @@ pub struct Config {
     pub database_url: String,
 
     /// Where the notifier service listens.
-    #[arg(long, env = "DIALIN_NOTIFIER_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "DIALIN_NOTIFIER_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub notifier_url: String,
 
     /// File holding the key (64 hex digits) that PINs are hashed with. Unset: a key is
@@ -45,4 +53,12 @@ pub struct Config {
     /// Longest wait between two tries to hand an event to an unreachable notifier.
     #[arg(long, env = "DIALIN_OUTBOX_MAX_BACKOFF", default_value = "30s", value_parser = parse_duration)]
     pub outbox_max_backoff: Duration,
+}
+
+impl Config {
+    /// Parses flags only (no process arguments), for embedding the service: in
+    /// tests, and anywhere a caller assembles the configuration itself.
+    pub fn from_args<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, clap::Error> {
+        <Self as Parser>::try_parse_from(std::iter::once("dialin-settings").chain(args))
+    }
 }

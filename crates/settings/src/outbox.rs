@@ -11,8 +11,8 @@ use dialin_proto::notifier::v1::{
 };
 use prost::Message;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::sync::{Notify, watch};
 use tonic::{Code, transport::Channel};
@@ -38,7 +38,10 @@ impl OutboxSignal {
     }
 }
 
-pub async fn enqueue_notify(conn: &impl ConnectionTrait, event: &NotifyRequest) -> Result<(), sea_orm::DbErr> {
+pub async fn enqueue_notify(
+    conn: &impl ConnectionTrait,
+    event: &NotifyRequest,
+) -> Result<(), sea_orm::DbErr> {
     insert(conn, &event.tenant_id, TOPIC_NOTIFY, event.encode_to_vec()).await
 }
 
@@ -46,10 +49,21 @@ pub async fn enqueue_policy(
     conn: &impl ConnectionTrait,
     policy: &PutTenantPolicyRequest,
 ) -> Result<(), sea_orm::DbErr> {
-    insert(conn, &policy.tenant_id, TOPIC_POLICY, policy.encode_to_vec()).await
+    insert(
+        conn,
+        &policy.tenant_id,
+        TOPIC_POLICY,
+        policy.encode_to_vec(),
+    )
+    .await
 }
 
-async fn insert(conn: &impl ConnectionTrait, tenant_id: &str, topic: &str, payload: Vec<u8>) -> Result<(), sea_orm::DbErr> {
+async fn insert(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    topic: &str,
+    payload: Vec<u8>,
+) -> Result<(), sea_orm::DbErr> {
     let now = now_millis();
     outbox::ActiveModel {
         tenant_id: Set(tenant_id.to_owned()),
@@ -149,11 +163,15 @@ impl Dispatcher {
         let result = match row.topic.as_str() {
             TOPIC_NOTIFY => match NotifyRequest::decode(row.payload.0.as_slice()) {
                 Ok(event) => self.notifier.notify(event).await.map(drop),
-                Err(error) => return Outcome::Refused(format!("undecodable notify payload: {error}")),
+                Err(error) => {
+                    return Outcome::Refused(format!("undecodable notify payload: {error}"));
+                }
             },
             TOPIC_POLICY => match PutTenantPolicyRequest::decode(row.payload.0.as_slice()) {
                 Ok(policy) => self.notifier.put_tenant_policy(policy).await.map(drop),
-                Err(error) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
+                Err(error) => {
+                    return Outcome::Refused(format!("undecodable policy payload: {error}"));
+                }
             },
             other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
         };
@@ -174,11 +192,17 @@ impl Dispatcher {
         capped + capped.mul_f64(rand::random::<f64>() * 0.25)
     }
 
-    async fn reschedule(&self, row: outbox::Model, backoff: Duration, error: String) -> Result<(), sea_orm::DbErr> {
+    async fn reschedule(
+        &self,
+        row: outbox::Model,
+        backoff: Duration,
+        error: String,
+    ) -> Result<(), sea_orm::DbErr> {
         let attempts = row.attempts.saturating_add(1);
         let mut retry: outbox::ActiveModel = row.into();
         retry.attempts = Set(attempts);
-        retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
+        retry.next_attempt_at =
+            Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
         retry.last_error = Set(error);
         retry.update(&self.db).await.map(drop)
     }

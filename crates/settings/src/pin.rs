@@ -13,7 +13,9 @@ pub const LENGTHS: std::ops::RangeInclusive<u32> = 4..=12;
 /// A fresh PIN of `length` digits. `rand::rng()` is a CSPRNG seeded from the OS.
 pub fn generate(length: u32) -> SecretString {
     let mut rng = rand::rng();
-    let digits: String = (0..length).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
+    let digits: String = (0..length)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect();
     SecretString::from(digits)
 }
 
@@ -31,9 +33,15 @@ impl std::fmt::Debug for PinKey {
 #[derive(Debug, thiserror::Error)]
 pub enum PinKeyError {
     #[error("cannot read the PIN key file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write a new PIN key file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the PIN key file {path} must hold exactly 64 hex digits (32 bytes)")]
     Malformed { path: PathBuf },
 }
@@ -51,9 +59,11 @@ impl PinKey {
         }
         let mut key = [0u8; 32];
         rand::rng().fill(&mut key);
-        write_private(default_path, hex::encode(key).as_bytes()).map_err(|source| PinKeyError::Write {
-            path: default_path.to_owned(),
-            source,
+        write_private(default_path, hex::encode(key).as_bytes()).map_err(|source| {
+            PinKeyError::Write {
+                path: default_path.to_owned(),
+                source,
+            }
         })?;
         tracing::warn!(
             path = %default_path.display(),
@@ -67,14 +77,17 @@ impl PinKey {
             path: path.to_owned(),
             source,
         })?;
-        let malformed = || PinKeyError::Malformed { path: path.to_owned() };
+        let malformed = || PinKeyError::Malformed {
+            path: path.to_owned(),
+        };
         let bytes = hex::decode(text.trim()).map_err(|_| malformed())?;
         Ok(Self(bytes.try_into().map_err(|_| malformed())?))
     }
 
     /// The stored form of a PIN, scoped to the tenant so equal PINs hash apart.
     pub fn hash(&self, tenant_id: &str, pin: &SecretString) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
         mac.update(tenant_id.as_bytes());
         mac.update(&[0]);
         mac.update(pin.expose_secret().as_bytes());
@@ -109,9 +122,14 @@ mod tests {
 
     #[test]
     fn pins_vary() {
-        let pins: std::collections::HashSet<String> =
-            (0..50).map(|_| generate(12).expose_secret().to_owned()).collect();
-        assert!(pins.len() > 45, "50 twelve-digit PINs gave only {} distinct", pins.len());
+        let pins: std::collections::HashSet<String> = (0..50)
+            .map(|_| generate(12).expose_secret().to_owned())
+            .collect();
+        assert!(
+            pins.len() > 45,
+            "50 twelve-digit PINs gave only {} distinct",
+            pins.len()
+        );
     }
 
     #[test]
@@ -124,7 +142,10 @@ mod tests {
         assert_eq!(key.hash("t", &pin), reloaded.hash("t", &pin));
         assert_ne!(key.hash("t", &pin), other.hash("t", &pin));
         assert_ne!(key.hash("t", &pin), key.hash("u", &pin));
-        assert_ne!(key.hash("t", &pin), key.hash("t", &SecretString::from("12346")));
+        assert_ne!(
+            key.hash("t", &pin),
+            key.hash("t", &SecretString::from("12346"))
+        );
         assert!(!key.hash("t", &pin).contains("12345"));
         assert_eq!(format!("{key:?}"), "PinKey(..)");
         std::fs::remove_dir_all(dir).unwrap();

@@ -34,7 +34,10 @@ pub enum StartupError {
     #[error(transparent)]
     PinKey(#[from] PinKeyError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
@@ -63,8 +66,13 @@ impl Application {
             .tcp_nodelay(true)
             .connect_lazy();
         let db = database::connect(&config.database_url).await?;
-        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
-        let pin_key = PinKey::load(config.pin_key_file.as_deref(), &default_pin_key_path(&config.database_url))?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(StartupError::Migrate)?;
+        let pin_key = PinKey::load(
+            config.pin_key_file.as_deref(),
+            &default_pin_key_path(&config.database_url),
+        )?;
 
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
@@ -120,13 +128,17 @@ impl Application {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    server::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })
+    server::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
 }
 
 /// Beside the SQLite file; for PostgreSQL, under `./var/`.
 fn default_pin_key_path(database_url: &str) -> PathBuf {
     match database::sqlite_path(database_url) {
-        Some(path) if path != ":memory:" && !path.is_empty() => PathBuf::from(format!("{path}.pin-key")),
+        Some(path) if path != ":memory:" && !path.is_empty() => {
+            PathBuf::from(format!("{path}.pin-key"))
+        }
         _ => PathBuf::from("var/settings.pin-key"),
     }
 }

@@ -27,7 +27,10 @@ fn check_user_ref(tenant_id: &str, user_id: &str) -> Result<()> {
     check(validate::id("user_id", user_id))
 }
 
-pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -> Result<pb::ResetPinResponse> {
+pub(super) async fn reset_pin(
+    api: &SettingsApi,
+    request: pb::ResetPinRequest,
+) -> Result<pb::ResetPinResponse> {
     check_user_ref(&request.tenant_id, &request.user_id)?;
     let txn = begin_write(&api.db).await?;
     let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
@@ -38,7 +41,12 @@ pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -
     // The user resetting their own PIN sees it on screen: no email.
     let kind = (!request.self_service).then_some(EmailKind::PinReset);
     let user = save(api, txn, &settings, false, &user, kind, Some(&pin)).await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, self_service = request.self_service, "PIN reset");
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        self_service = request.self_service,
+        "PIN reset"
+    );
     Ok(pb::ResetPinResponse {
         user: Some(user_to_pb(user)),
         pin: pin.expose_secret().to_owned(),
@@ -54,9 +62,23 @@ pub(super) async fn reset_conference_id(
     let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
     let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
-    user.conference_id = Some(allocate_conference_id(&txn, &user.tenant_id, user.conference_id.as_deref()).await?);
-    let user = save(api, txn, &settings, false, &user, Some(EmailKind::SettingsChanged), None).await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "conference ID reset");
+    user.conference_id =
+        Some(allocate_conference_id(&txn, &user.tenant_id, user.conference_id.as_deref()).await?);
+    let user = save(
+        api,
+        txn,
+        &settings,
+        false,
+        &user,
+        Some(EmailKind::SettingsChanged),
+        None,
+    )
+    .await?;
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        "conference ID reset"
+    );
     Ok(user_to_pb(user))
 }
 
@@ -83,8 +105,21 @@ pub(super) async fn set_default_numbers(
         // Setting the numbers the user already has sends nothing.
         return Ok(user_to_pb(user));
     }
-    let user = save(api, txn, &settings, false, &user, Some(EmailKind::SettingsChanged), None).await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "default numbers changed");
+    let user = save(
+        api,
+        txn,
+        &settings,
+        false,
+        &user,
+        Some(EmailKind::SettingsChanged),
+        None,
+    )
+    .await?;
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        "default numbers changed"
+    );
     Ok(user_to_pb(user))
 }
 
@@ -114,7 +149,12 @@ pub(super) async fn send_conference_info(
     txn.commit().await?;
     api.outbox.wake();
     let delivery_id = delivery_id_for_event(&event.event_id);
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, delivery_id, "conference info email queued");
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        delivery_id,
+        "conference info email queued"
+    );
     Ok(pb::SendConferenceInfoEmailResponse { delivery_id })
 }
 
@@ -124,12 +164,15 @@ pub(super) async fn replace_default_number(
 ) -> Result<pb::ReplaceDefaultNumberResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::e164("from_number", &request.from_number))?;
-    let number_type: NumberType = required_enum("number_type (TOLL or TOLL_FREE)", request.number_type)?;
+    let number_type: NumberType =
+        required_enum("number_type (TOLL or TOLL_FREE)", request.number_type)?;
     let txn = begin_write(&api.db).await?;
     let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    Bridge::load(&txn, &request.tenant_id)
-        .await?
-        .check("to_number", &request.to_number, number_type)?;
+    Bridge::load(&txn, &request.tenant_id).await?.check(
+        "to_number",
+        &request.to_number,
+        number_type,
+    )?;
     if request.from_number == request.to_number {
         return Ok(pb::ReplaceDefaultNumberResponse { users_updated: 0 });
     }
@@ -150,13 +193,25 @@ pub(super) async fn replace_default_number(
             NumberType::TollFree => user.toll_free_number.clone_from(&request.to_number),
             _ => user.toll_number.clone_from(&request.to_number),
         }
-        write(&txn, &settings, false, &user, Some(EmailKind::SettingsChanged), None).await?;
+        write(
+            &txn,
+            &settings,
+            false,
+            &user,
+            Some(EmailKind::SettingsChanged),
+            None,
+        )
+        .await?;
         users_updated += 1;
     }
     txn.commit().await?;
     if users_updated > 0 {
         api.outbox.wake();
     }
-    tracing::info!(tenant_id = request.tenant_id, users_updated, "default number replaced");
+    tracing::info!(
+        tenant_id = request.tenant_id,
+        users_updated,
+        "default number replaced"
+    );
     Ok(pb::ReplaceDefaultNumberResponse { users_updated })
 }

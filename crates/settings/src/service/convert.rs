@@ -58,7 +58,9 @@ pub fn policy_of(settings: &tenant_settings::Model) -> notifier::PutTenantPolicy
 pub fn number_to_pb(number: service_number::Model) -> pb::ServiceNumber {
     pb::ServiceNumber {
         tenant_id: number.tenant_id,
-        r#type: NumberType::from_str_name(&number.number_type).unwrap_or_default().into(),
+        r#type: NumberType::from_str_name(&number.number_type)
+            .unwrap_or_default()
+            .into(),
         number: number.number,
         country: number.country,
     }
@@ -73,7 +75,9 @@ pub fn user_to_pb(user: user::Model) -> pb::ConferencingUser {
         locale: user.locale,
         usage_location: user.usage_location,
         licensed: user.licensed,
-        provider: Provider::from_str_name(&user.provider).unwrap_or_default().into(),
+        provider: Provider::from_str_name(&user.provider)
+            .unwrap_or_default()
+            .into(),
         provider_name: user.provider_name,
         conference_id: user.conference_id.unwrap_or_default(),
         toll_number: user.toll_number,
@@ -89,7 +93,9 @@ where
 {
     match E::try_from(value) {
         Ok(parsed) if parsed != E::default() => Ok(parsed),
-        _ => Err(Error::invalid(format!("{field} is required (got {value}); see the service's enum values"))),
+        _ => Err(Error::invalid(format!(
+            "{field} is required (got {value}); see the service's enum values"
+        ))),
     }
 }
 
@@ -121,7 +127,10 @@ impl EmailEvent<'_> {
                 conference_id: self.user.conference_id.clone().unwrap_or_default(),
                 toll_number: self.user.toll_number.clone(),
                 toll_free_number: self.user.toll_free_number.clone(),
-                pin: self.pin.map(|pin| pin.expose_secret().to_owned()).unwrap_or_default(),
+                pin: self
+                    .pin
+                    .map(|pin| pin.expose_secret().to_owned())
+                    .unwrap_or_default(),
             }),
             occurred_at: Some(time::to_timestamp(time::now_millis())),
         }

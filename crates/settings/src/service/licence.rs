@@ -8,8 +8,8 @@ use dialin_proto::{
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -29,7 +29,10 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
 const MAX_PROVIDER_NAME_LEN: usize = 128;
 
-pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> Result<pb::ConferencingUser> {
+pub(super) async fn get_user(
+    api: &SettingsApi,
+    request: pb::GetUserRequest,
+) -> Result<pb::ConferencingUser> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
     let user = user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
@@ -39,7 +42,10 @@ pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> 
     Ok(user_to_pb(user))
 }
 
-pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest) -> Result<pb::ListUsersResponse> {
+pub(super) async fn list_users(
+    api: &SettingsApi,
+    request: pb::ListUsersRequest,
+) -> Result<pb::ListUsersResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     let page_size = match request.page_size {
         0 => DEFAULT_PAGE_SIZE,
@@ -67,11 +73,17 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
     })
 }
 
-pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest) -> Result<pb::AssignLicenseResponse> {
+pub(super) async fn assign(
+    api: &SettingsApi,
+    request: pb::AssignLicenseRequest,
+) -> Result<pb::AssignLicenseResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
     check(validate::email("email", &request.email))?;
-    check(validate::display_name("display_name", &request.display_name))?;
+    check(validate::display_name(
+        "display_name",
+        &request.display_name,
+    ))?;
     let locale = request.locale.unwrap_or_default();
     if !locale.is_empty() {
         check(validate::locale("locale", &locale))?;
@@ -111,22 +123,41 @@ pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest)
         toll_free: request.toll_free_number.as_deref(),
     };
     let pin = put_on_hosted_bridge(api, &txn, &settings, &mut user, requested).await?;
-    let user = save(api, txn, &settings, existing.is_none(), &user, Some(EmailKind::Welcome), Some(&pin)).await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence assigned");
+    let user = save(
+        api,
+        txn,
+        &settings,
+        existing.is_none(),
+        &user,
+        Some(EmailKind::Welcome),
+        Some(&pin),
+    )
+    .await?;
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        "licence assigned"
+    );
     Ok(pb::AssignLicenseResponse {
         user: Some(user_to_pb(user)),
         pin: pin.expose_secret().to_owned(),
     })
 }
 
-pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest) -> Result<pb::ConferencingUser> {
+pub(super) async fn remove(
+    api: &SettingsApi,
+    request: pb::RemoveLicenseRequest,
+) -> Result<pb::ConferencingUser> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
     let txn = begin_write(&api.db).await?;
     let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
     let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
     if !user.licensed {
-        return Err(Error::FailedPrecondition(format!("user {} holds no licence to remove", user.user_id)));
+        return Err(Error::FailedPrecondition(format!(
+            "user {} holds no licence to remove",
+            user.user_id
+        )));
     }
     let was_hosted = is_hosted(&user);
     take_off_hosted_bridge(&mut user);
@@ -136,18 +167,31 @@ pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest)
     // A user already moved to another provider was told then; no second DISABLED.
     let kind = was_hosted.then_some(EmailKind::Disabled);
     let user = save(api, txn, &settings, false, &user, kind, None).await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence removed");
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        "licence removed"
+    );
     Ok(user_to_pb(user))
 }
 
-pub(super) async fn set_provider(api: &SettingsApi, request: pb::SetProviderRequest) -> Result<pb::SetProviderResponse> {
+pub(super) async fn set_provider(
+    api: &SettingsApi,
+    request: pb::SetProviderRequest,
+) -> Result<pb::SetProviderResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
-    let provider: Provider = required_enum("provider (HOSTED, THIRD_PARTY or NONE)", request.provider)?;
+    let provider: Provider =
+        required_enum("provider (HOSTED, THIRD_PARTY or NONE)", request.provider)?;
     let provider_name = if provider == Provider::ThirdParty {
-        check(validate::display_name("provider_name (required for THIRD_PARTY)", &request.provider_name))?;
+        check(validate::display_name(
+            "provider_name (required for THIRD_PARTY)",
+            &request.provider_name,
+        ))?;
         if request.provider_name.chars().count() > MAX_PROVIDER_NAME_LEN {
-            return Err(Error::invalid(format!("provider_name is longer than {MAX_PROVIDER_NAME_LEN} characters")));
+            return Err(Error::invalid(format!(
+                "provider_name is longer than {MAX_PROVIDER_NAME_LEN} characters"
+            )));
         }
         request.provider_name
     } else {
@@ -173,7 +217,10 @@ pub(super) async fn set_provider(api: &SettingsApi, request: pb::SetProviderRequ
     let mut pin = None;
     let kind = match (was_hosted, provider == Provider::Hosted) {
         (false, true) => {
-            pin = Some(put_on_hosted_bridge(api, &txn, &settings, &mut user, RequestedNumbers::default()).await?);
+            pin = Some(
+                put_on_hosted_bridge(api, &txn, &settings, &mut user, RequestedNumbers::default())
+                    .await?,
+            );
             Some(EmailKind::Welcome)
         }
         (true, false) => {
@@ -185,10 +232,17 @@ pub(super) async fn set_provider(api: &SettingsApi, request: pb::SetProviderRequ
     user.provider = provider.as_str_name().to_owned();
     user.provider_name = provider_name;
     let user = save(api, txn, &settings, false, &user, kind, pin.as_ref()).await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, provider = user.provider, "provider changed");
+    tracing::info!(
+        tenant_id = user.tenant_id,
+        user_id = user.user_id,
+        provider = user.provider,
+        "provider changed"
+    );
     Ok(pb::SetProviderResponse {
         user: Some(user_to_pb(user)),
-        pin: pin.map(|pin| pin.expose_secret().to_owned()).unwrap_or_default(),
+        pin: pin
+            .map(|pin| pin.expose_secret().to_owned())
+            .unwrap_or_default(),
     })
 }
 
@@ -240,7 +294,10 @@ pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
             user.user_id, user.provider
         )
     } else {
-        format!("user {} holds no licence; assign one with AssignLicense first", user.user_id)
+        format!(
+            "user {} holds no licence; assign one with AssignLicense first",
+            user.user_id
+        )
     }))
 }
 
@@ -252,7 +309,9 @@ pub(super) async fn allocate_conference_id(
     previous: Option<&str>,
 ) -> Result<String> {
     for _ in 0..32 {
-        let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
+        let candidate = rand::rng()
+            .random_range(1_000_000..=9_999_999u32)
+            .to_string();
         if previous == Some(candidate.as_str()) {
             continue;
         }
@@ -265,22 +324,36 @@ pub(super) async fn allocate_conference_id(
             return Ok(candidate);
         }
     }
-    Err(Error::Aborted("could not find a free conference ID; retry".into()))
+    Err(Error::Aborted(
+        "could not find a free conference ID; retry".into(),
+    ))
 }
 
 fn not_found(tenant_id: &str, user_id: &str) -> Error {
-    Error::NotFound(format!("no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"))
+    Error::NotFound(format!(
+        "no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"
+    ))
 }
 
-async fn find_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<Option<user::Model>> {
-    Ok(user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
-        .lock_exclusive()
-        .one(conn)
-        .await?)
+async fn find_for_update(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Option<user::Model>> {
+    Ok(
+        user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
+            .lock_exclusive()
+            .one(conn)
+            .await?,
+    )
 }
 
 /// The user, locked for the rest of the transaction on PostgreSQL; NOT_FOUND if absent.
-pub(super) async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<user::Model> {
+pub(super) async fn load_for_update(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<user::Model> {
     find_for_update(conn, tenant_id, user_id)
         .await?
         .ok_or_else(|| not_found(tenant_id, user_id))
@@ -318,7 +391,10 @@ pub(super) async fn write(
     saved.version += 1;
     let active = saved.clone().into_active_model().reset_all();
     if is_new {
-        user::Entity::insert(active).exec(txn).await.map_err(conflict)?;
+        user::Entity::insert(active)
+            .exec(txn)
+            .await
+            .map_err(conflict)?;
     } else {
         active.update(txn).await.map_err(conflict)?;
     }
@@ -338,7 +414,10 @@ pub(super) async fn write(
 
 /// A unique index refused the write: a concurrent change won.
 fn conflict(error: sea_orm::DbErr) -> Error {
-    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+    if matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    ) {
         Error::Aborted("a concurrent change to this tenant's users won; retry".into())
     } else {
         Error::Database(error)

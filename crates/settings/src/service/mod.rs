@@ -23,76 +23,128 @@ pub struct SettingsApi {
 
 impl SettingsApi {
     pub fn new(db: DatabaseConnection, pin_key: PinKey, outbox: OutboxSignal) -> Self {
-        Self { db, pin_key, outbox }
+        Self {
+            db,
+            pin_key,
+            outbox,
+        }
     }
 }
 
 /// Runs one handler and turns its error into a status.
 macro_rules! rpc {
     ($handler:path, $api:expr, $request:expr) => {
-        $handler($api, $request.into_inner()).await.map(Response::new).map_err(Status::from)
+        $handler($api, $request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     };
 }
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
-    async fn get_tenant_settings(&self, request: Request<pb::GetTenantSettingsRequest>) -> Result<Response<pb::TenantSettings>, Status> {
+    async fn get_tenant_settings(
+        &self,
+        request: Request<pb::GetTenantSettingsRequest>,
+    ) -> Result<Response<pb::TenantSettings>, Status> {
         rpc!(tenant::get, self, request)
     }
 
-    async fn update_tenant_settings(&self, request: Request<pb::UpdateTenantSettingsRequest>) -> Result<Response<pb::TenantSettings>, Status> {
+    async fn update_tenant_settings(
+        &self,
+        request: Request<pb::UpdateTenantSettingsRequest>,
+    ) -> Result<Response<pb::TenantSettings>, Status> {
         rpc!(tenant::update, self, request)
     }
 
-    async fn reset_tenant_settings(&self, request: Request<pb::ResetTenantSettingsRequest>) -> Result<Response<pb::TenantSettings>, Status> {
+    async fn reset_tenant_settings(
+        &self,
+        request: Request<pb::ResetTenantSettingsRequest>,
+    ) -> Result<Response<pb::TenantSettings>, Status> {
         rpc!(tenant::reset, self, request)
     }
 
-    async fn add_service_number(&self, request: Request<pb::AddServiceNumberRequest>) -> Result<Response<pb::ServiceNumber>, Status> {
+    async fn add_service_number(
+        &self,
+        request: Request<pb::AddServiceNumberRequest>,
+    ) -> Result<Response<pb::ServiceNumber>, Status> {
         rpc!(bridge::add_number, self, request)
     }
 
-    async fn list_service_numbers(&self, request: Request<pb::ListServiceNumbersRequest>) -> Result<Response<pb::ListServiceNumbersResponse>, Status> {
+    async fn list_service_numbers(
+        &self,
+        request: Request<pb::ListServiceNumbersRequest>,
+    ) -> Result<Response<pb::ListServiceNumbersResponse>, Status> {
         rpc!(bridge::list_numbers, self, request)
     }
 
-    async fn assign_license(&self, request: Request<pb::AssignLicenseRequest>) -> Result<Response<pb::AssignLicenseResponse>, Status> {
+    async fn assign_license(
+        &self,
+        request: Request<pb::AssignLicenseRequest>,
+    ) -> Result<Response<pb::AssignLicenseResponse>, Status> {
         rpc!(licence::assign, self, request)
     }
 
-    async fn remove_license(&self, request: Request<pb::RemoveLicenseRequest>) -> Result<Response<pb::ConferencingUser>, Status> {
+    async fn remove_license(
+        &self,
+        request: Request<pb::RemoveLicenseRequest>,
+    ) -> Result<Response<pb::ConferencingUser>, Status> {
         rpc!(licence::remove, self, request)
     }
 
-    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::ConferencingUser>, Status> {
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::ConferencingUser>, Status> {
         rpc!(licence::get_user, self, request)
     }
 
-    async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> Result<Response<pb::ListUsersResponse>, Status> {
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
         rpc!(licence::list_users, self, request)
     }
 
-    async fn reset_pin(&self, request: Request<pb::ResetPinRequest>) -> Result<Response<pb::ResetPinResponse>, Status> {
+    async fn reset_pin(
+        &self,
+        request: Request<pb::ResetPinRequest>,
+    ) -> Result<Response<pb::ResetPinResponse>, Status> {
         rpc!(changes::reset_pin, self, request)
     }
 
-    async fn reset_conference_id(&self, request: Request<pb::ResetConferenceIdRequest>) -> Result<Response<pb::ConferencingUser>, Status> {
+    async fn reset_conference_id(
+        &self,
+        request: Request<pb::ResetConferenceIdRequest>,
+    ) -> Result<Response<pb::ConferencingUser>, Status> {
         rpc!(changes::reset_conference_id, self, request)
     }
 
-    async fn set_default_numbers(&self, request: Request<pb::SetDefaultNumbersRequest>) -> Result<Response<pb::ConferencingUser>, Status> {
+    async fn set_default_numbers(
+        &self,
+        request: Request<pb::SetDefaultNumbersRequest>,
+    ) -> Result<Response<pb::ConferencingUser>, Status> {
         rpc!(changes::set_default_numbers, self, request)
     }
 
-    async fn set_provider(&self, request: Request<pb::SetProviderRequest>) -> Result<Response<pb::SetProviderResponse>, Status> {
+    async fn set_provider(
+        &self,
+        request: Request<pb::SetProviderRequest>,
+    ) -> Result<Response<pb::SetProviderResponse>, Status> {
         rpc!(licence::set_provider, self, request)
     }
 
-    async fn send_conference_info_email(&self, request: Request<pb::SendConferenceInfoEmailRequest>) -> Result<Response<pb::SendConferenceInfoEmailResponse>, Status> {
+    async fn send_conference_info_email(
+        &self,
+        request: Request<pb::SendConferenceInfoEmailRequest>,
+    ) -> Result<Response<pb::SendConferenceInfoEmailResponse>, Status> {
         rpc!(changes::send_conference_info, self, request)
     }
 
-    async fn replace_default_number(&self, request: Request<pb::ReplaceDefaultNumberRequest>) -> Result<Response<pb::ReplaceDefaultNumberResponse>, Status> {
+    async fn replace_default_number(
+        &self,
+        request: Request<pb::ReplaceDefaultNumberRequest>,
+    ) -> Result<Response<pb::ReplaceDefaultNumberResponse>, Status> {
         rpc!(changes::replace_default_number, self, request)
     }
 }

@@ -2,9 +2,7 @@
 
 use dialin_common::{database::begin_write, validate};
 use dialin_proto::settings::v1 as pb;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QuerySelect,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QuerySelect};
 
 use super::{
     SettingsApi,
@@ -18,7 +16,10 @@ use crate::{
 
 /// The tenant's settings (defaults when it never changed them), locked for the
 /// rest of the transaction on PostgreSQL so a concurrent change waits.
-pub(super) async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<tenant_settings::Model> {
+pub(super) async fn load_for_update(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<tenant_settings::Model> {
     Ok(tenant_settings::Entity::find_by_id(tenant_id)
         .lock_exclusive()
         .one(conn)
@@ -26,7 +27,10 @@ pub(super) async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str
         .unwrap_or_else(|| default_settings(tenant_id)))
 }
 
-pub(super) async fn get(api: &SettingsApi, request: pb::GetTenantSettingsRequest) -> Result<pb::TenantSettings> {
+pub(super) async fn get(
+    api: &SettingsApi,
+    request: pb::GetTenantSettingsRequest,
+) -> Result<pb::TenantSettings> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     let settings = tenant_settings::Entity::find_by_id(&request.tenant_id)
         .one(&api.db)
@@ -35,7 +39,10 @@ pub(super) async fn get(api: &SettingsApi, request: pb::GetTenantSettingsRequest
     Ok(settings_to_pb(settings))
 }
 
-pub(super) async fn update(api: &SettingsApi, request: pb::UpdateTenantSettingsRequest) -> Result<pb::TenantSettings> {
+pub(super) async fn update(
+    api: &SettingsApi,
+    request: pb::UpdateTenantSettingsRequest,
+) -> Result<pb::TenantSettings> {
     validate_update(&request)?;
     let tenant_id = request.tenant_id.clone();
     change(api, &tenant_id, request.expected_version, move |settings| {
@@ -70,7 +77,10 @@ pub(super) async fn update(api: &SettingsApi, request: pb::UpdateTenantSettingsR
     .await
 }
 
-pub(super) async fn reset(api: &SettingsApi, request: pb::ResetTenantSettingsRequest) -> Result<pb::TenantSettings> {
+pub(super) async fn reset(
+    api: &SettingsApi,
+    request: pb::ResetTenantSettingsRequest,
+) -> Result<pb::TenantSettings> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     change(api, &request.tenant_id, None, |settings| {
         *settings = tenant_settings::Model {
@@ -83,19 +93,27 @@ pub(super) async fn reset(api: &SettingsApi, request: pb::ResetTenantSettingsReq
 
 fn validate_update(request: &pb::UpdateTenantSettingsRequest) -> Result<()> {
     check(validate::id("tenant_id", &request.tenant_id))?;
-    if let Some(length) = request.pin_length {
-        if !pin::LENGTHS.contains(&length) {
-            return Err(Error::invalid(format!(
-                "pin_length {length} is out of range; it must be {} to {}",
-                pin::LENGTHS.start(),
-                pin::LENGTHS.end()
-            )));
-        }
+    if let Some(length) = request.pin_length
+        && !pin::LENGTHS.contains(&length)
+    {
+        return Err(Error::invalid(format!(
+            "pin_length {length} is out of range; it must be {} to {}",
+            pin::LENGTHS.start(),
+            pin::LENGTHS.end()
+        )));
     }
-    if let Some(address) = request.send_email_from_address.as_deref().filter(|a| !a.is_empty()) {
+    if let Some(address) = request
+        .send_email_from_address
+        .as_deref()
+        .filter(|a| !a.is_empty())
+    {
         check(validate::email("send_email_from_address", address))?;
     }
-    if let Some(name) = request.send_email_from_display_name.as_deref().filter(|n| !n.is_empty()) {
+    if let Some(name) = request
+        .send_email_from_display_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    {
         check(validate::display_name("send_email_from_display_name", name))?;
     }
     if let Some(locale) = request.default_locale.as_deref() {
@@ -115,18 +133,19 @@ async fn change(
 ) -> Result<pb::TenantSettings> {
     let txn = begin_write(&api.db).await?;
     let current = load_for_update(&txn, tenant_id).await?;
-    if let Some(expected) = expected_version {
-        if expected != current.version.unsigned_abs() {
-            return Err(Error::Aborted(format!(
-                "tenant settings are at version {}, not the expected {expected}; read them again and retry",
-                current.version
-            )));
-        }
+    if let Some(expected) = expected_version
+        && expected != current.version.unsigned_abs()
+    {
+        return Err(Error::Aborted(format!(
+            "tenant settings are at version {}, not the expected {expected}; read them again and retry",
+            current.version
+        )));
     }
     let mut updated = current.clone();
     edit(&mut updated);
     if updated.send_email_from_override
-        && (updated.send_email_from_address.is_empty() || updated.send_email_from_display_name.is_empty())
+        && (updated.send_email_from_address.is_empty()
+            || updated.send_email_from_display_name.is_empty())
     {
         return Err(Error::invalid(
             "send_email_from_override needs both send_email_from_address and send_email_from_display_name; set them in the same or an earlier call",
@@ -139,23 +158,32 @@ async fn change(
     updated.version = current.version + 1;
     let active = updated.clone().into_active_model().reset_all();
     if current.version == 0 {
-        tenant_settings::Entity::insert(active).exec(&txn).await.map_err(concurrent_first_change)?;
+        tenant_settings::Entity::insert(active)
+            .exec(&txn)
+            .await
+            .map_err(concurrent_first_change)?;
     } else {
         active.update(&txn).await?;
     }
     outbox::enqueue_policy(&txn, &policy_of(&updated)).await?;
     txn.commit().await?;
     api.outbox.wake();
-    tracing::info!(tenant_id, version = updated.version, "tenant settings changed");
+    tracing::info!(
+        tenant_id,
+        version = updated.version,
+        "tenant settings changed"
+    );
     Ok(settings_to_pb(updated))
 }
 
 /// Two first changes of one tenant raced; the loser is told to retry.
 fn concurrent_first_change(error: sea_orm::DbErr) -> Error {
-    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+    if matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    ) {
         Error::Aborted("the tenant settings changed concurrently; read them again and retry".into())
     } else {
         Error::Database(error)
     }
 }
-

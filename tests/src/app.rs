@@ -1,0 +1,195 @@
+//! Both services started in this process, each on port 0, with their own
+//! fresh database, talking to a real SMTP server.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use dialin_proto::{
+    notifier::v1::notifier_service_client::NotifierServiceClient,
+    settings::v1::settings_service_client::SettingsServiceClient,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+use crate::{Backend, SmtpServer, TestDatabase};
+
+pub const MAIL_FROM: &str = "Audio Conferencing <no-reply@dialin.test>";
+
+/// gRPC clients for both services.
+#[derive(Clone)]
+pub struct Clients {
+    pub settings: SettingsServiceClient<Channel>,
+    pub notifier: NotifierServiceClient<Channel>,
+}
+
+#[derive(Default)]
+pub struct TestAppBuilder {
+    smtp_reply: Option<String>,
+    notifier_starts_later: bool,
+}
+
+impl TestAppBuilder {
+    /// The SMTP server answers every message with `reply` (e.g. a 550).
+    pub fn smtp_reply(mut self, reply: &str) -> Self {
+        self.smtp_reply = Some(reply.to_owned());
+        self
+    }
+
+    /// Settings starts alone; call [`TestApp::start_notifier`] later.
+    pub fn notifier_starts_later(mut self) -> Self {
+        self.notifier_starts_later = true;
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        dialin_common::install_crypto_provider();
+        let backend = Backend::from_env();
+        let dir =
+            std::env::temp_dir().join(format!("dialin-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        let smtp = SmtpServer::start(&dir, self.smtp_reply.as_deref()).await;
+        let settings_db = TestDatabase::create(backend, &dir, "settings").await;
+        let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
+        let pin_key_file = dir.join("pin.key");
+        std::fs::write(
+            &pin_key_file,
+            uuid::Uuid::new_v4().simple().to_string().repeat(2),
+        )
+        .expect("write a PIN key");
+
+        // Reserve the notifier's port, so settings knows where it will be.
+        let notifier_addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("reserve a port");
+        let mut app = TestApp {
+            backend,
+            dir,
+            smtp,
+            settings_db,
+            notifier_db,
+            notifier_addr,
+            settings_addr: None,
+            running: Vec::new(),
+        };
+        if !self.notifier_starts_later {
+            app.start_notifier().await;
+        }
+        let settings = dialin_settings::config::Config::from_args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &app.settings_db.url,
+            "--notifier-url",
+            &format!("http://{notifier_addr}"),
+            "--pin-key-file",
+            &pin_key_file.display().to_string(),
+            "--outbox-max-backoff",
+            "500ms",
+            "--drain-timeout",
+            "2s",
+        ])
+        .expect("valid settings flags");
+        let settings = dialin_settings::startup::Application::build(settings)
+            .await
+            .expect("build the settings service");
+        app.settings_addr = Some(settings.local_addr().expect("settings address"));
+        app.spawn(|shutdown| settings.run_until(shutdown));
+        app
+    }
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub smtp: SmtpServer,
+    dir: PathBuf,
+    settings_db: TestDatabase,
+    notifier_db: TestDatabase,
+    notifier_addr: SocketAddr,
+    settings_addr: Option<SocketAddr>,
+    /// Each running service: how to stop it, and its task.
+    running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        TestAppBuilder::default().start().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    pub async fn start_notifier(&mut self) {
+        let config = dialin_notifier::config::Config::from_args([
+            "--listen",
+            &self.notifier_addr.to_string(),
+            "--database-url",
+            &self.notifier_db.url,
+            "--smtp-url",
+            &self.smtp.url(),
+            "--mail-from",
+            MAIL_FROM,
+            "--retry-initial",
+            "200ms",
+            "--retry-max",
+            "1s",
+            "--drain-timeout",
+            "2s",
+        ])
+        .expect("valid notifier flags");
+        let notifier = dialin_notifier::startup::Application::build(config)
+            .await
+            .expect("build the notifier service");
+        self.spawn(|shutdown| notifier.run_until(shutdown));
+    }
+
+    fn spawn<F, E>(
+        &mut self,
+        run: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> F,
+    ) where
+        F: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = run(Box::pin(async move {
+            let _ = stopped.await;
+        }));
+        let task = tokio::spawn(async move {
+            if let Err(error) = service.await {
+                panic!("service failed: {error}");
+            }
+        });
+        self.running.push((stop, task));
+    }
+
+    pub async fn clients(&self) -> Clients {
+        let settings_addr = self.settings_addr.expect("settings is running");
+        Clients {
+            settings: SettingsServiceClient::new(channel(settings_addr).await),
+            notifier: NotifierServiceClient::new(channel(self.notifier_addr).await),
+        }
+    }
+
+    /// Stops both services and waits for them (the databases go when the app is dropped).
+    pub async fn stop(mut self) {
+        for (stop, task) in self.running.drain(..) {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for (stop, _task) in self.running.drain(..) {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URL")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy()
+}

@@ -1,0 +1,86 @@
+//! A fresh database per service per test, dropped afterwards.
+
+use sea_orm::{ConnectionTrait, Database};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `DIALIN_TEST_DB=postgres` runs the suite on PostgreSQL; anything else, SQLite.
+    pub fn from_env() -> Self {
+        match std::env::var("DIALIN_TEST_DB").as_deref() {
+            Ok("postgres") => Self::Postgres,
+            _ => Self::Sqlite,
+        }
+    }
+}
+
+/// Where the test PostgreSQL server is (`DIALIN_TEST_POSTGRES_URL`, no database name).
+fn postgres_server() -> String {
+    std::env::var("DIALIN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub struct TestDatabase {
+    pub url: String,
+    backend: Backend,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database. On PostgreSQL a failure is a test failure,
+    /// never a silent fall-back to SQLite.
+    pub async fn create(backend: Backend, dir: &std::path::Path, label: &str) -> Self {
+        let name = format!("dialin_{label}_{}", uuid::Uuid::new_v4().simple());
+        let url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{name}.db")).display()
+            ),
+            Backend::Postgres => {
+                let admin = Database::connect(format!("{}/postgres", postgres_server()))
+                    .await
+                    .unwrap_or_else(|error| {
+                        panic!("DIALIN_TEST_DB=postgres but PostgreSQL is unreachable: {error}")
+                    });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create the test database");
+                let _ = admin.close().await;
+                format!("{}/{name}", postgres_server())
+            }
+        };
+        Self { url, backend, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops a PostgreSQL test database, also when the test failed. Drop cannot
+    /// await, so this runs on a thread of its own with a small runtime.
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let admin = Database::connect(format!("{}/postgres", postgres_server()))
+                    .await
+                    .ok()?;
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+                admin.close().await.ok()
+            });
+            Ok::<_, std::io::Error>(())
+        });
+        let _ = dropped.join();
+    }
+}

@@ -1,0 +1,110 @@
+//! A real SMTP server (Python's aiosmtpd, `tests/support/smtp_server.py`) on a
+//! loopback port, and what it received, decoded.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+};
+
+use serde::Deserialize;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReceivedEmail {
+    pub message_id: String,
+    pub envelope_to: Vec<String>,
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl ReceivedEmail {
+    /// The delivery id the notifier put in the `Message-ID`.
+    pub fn delivery_id(&self) -> &str {
+        self.message_id
+            .trim_start_matches('<')
+            .split('@')
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// Whether `needle` appears in the subject, the text or the HTML part.
+    pub fn mentions(&self, needle: &str) -> bool {
+        self.subject.contains(needle) || self.text.contains(needle) || self.html.contains(needle)
+    }
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    out: PathBuf,
+    _process: Child,
+}
+
+impl SmtpServer {
+    /// Starts a server that accepts everything; `reply` makes it answer every
+    /// message with that SMTP reply instead (e.g. `550 5.1.1 no such user`).
+    pub async fn start(dir: &Path, reply: Option<&str>) -> Self {
+        let out = dir.join(format!("smtp-{}", uuid::Uuid::new_v4().simple()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_server.py");
+        let mut command = Command::new("python3");
+        command
+            .arg(script)
+            .args(["--port", "0", "--out"])
+            .arg(&out)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(reply) = reply {
+            command.args(["--reply", reply]);
+        }
+        let mut process = command
+            .spawn()
+            .expect("start tests/support/smtp_server.py (needs python3 with aiosmtpd: pip install aiosmtpd)");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let mut first_line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .await
+            .expect("read the SMTP server's port");
+        let port = first_line.trim().parse().unwrap_or_else(|_| {
+            panic!("the SMTP server did not start (is aiosmtpd installed?); it said {first_line:?}")
+        });
+        Self {
+            port,
+            out,
+            _process: process,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<ReceivedEmail> {
+        let Ok(entries) = std::fs::read_dir(&self.out) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+            .map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).expect("read a received message");
+                serde_json::from_str(&text).expect("parse a received message")
+            })
+            .collect()
+    }
+
+    /// What was received for `delivery_id`.
+    pub fn received_for(&self, delivery_id: &str) -> Vec<ReceivedEmail> {
+        self.received()
+            .into_iter()
+            .filter(|email| email.delivery_id() == delivery_id)
+            .collect()
+    }
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""A real SMTP server for dialin's tests (aiosmtpd), listening on loopback.
+
+Each accepted message is written, decoded, as one JSON file in --out
+(message_id, from, to, subject, text, html, headers), atomically via a rename,
+so a test can read what was really received. The first line on stdout is the
+port it listens on (pass --port 0 for a free one).
+
+--reply CODE answers every message with that SMTP reply (e.g. "550 5.1.1 no such
+user") instead of accepting it.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from email import policy
+from email.parser import BytesParser
+
+from aiosmtpd.smtp import SMTP
+
+
+class Handler:
+    def __init__(self, out, reply):
+        self.out = out
+        self.reply = reply
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.reply:
+            return self.reply
+        message = BytesParser(policy=policy.default).parsebytes(envelope.content)
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        record = {
+            "message_id": str(message.get("Message-ID", "")),
+            "envelope_from": envelope.mail_from,
+            "envelope_to": list(envelope.rcpt_tos),
+            "from": str(message.get("From", "")),
+            "to": str(message.get("To", "")),
+            "subject": str(message.get("Subject", "")),
+            "text": text.get_content() if text else "",
+            "html": html.get_content() if html else "",
+            "headers": {key: str(value) for key, value in message.items()},
+        }
+        name = uuid.uuid4().hex
+        partial = os.path.join(self.out, "." + name + ".partial")
+        with open(partial, "w", encoding="utf-8") as file:
+            json.dump(record, file)
+        os.rename(partial, os.path.join(self.out, name + ".json"))
+        return "250 OK"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--reply", default=None)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    loop = asyncio.new_event_loop()
+    handler = Handler(args.out, args.reply)
+    server = loop.run_until_complete(
+        loop.create_server(lambda: SMTP(handler, hostname="dialin-test-smtp"), host="127.0.0.1", port=args.port)
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+
+    stop = loop.create_future()
+
+    def finish():
+        if not stop.done():
+            stop.set_result(None)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, finish)
+    # Stop too when the test that started us goes away (its end of stdin closes).
+    loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.buffer.read1(1) or finish())
+    loop.run_until_complete(stop)
+    server.close()
+    loop.run_until_complete(server.wait_closed())
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+//! End-to-end: both services over real gRPC, a real database (SQLite, or
+//! PostgreSQL with DIALIN_TEST_DB=postgres) and a real SMTP server.
+
+mod bad_input;
+mod email_rules;
+mod gate;
+mod notifier_down;
