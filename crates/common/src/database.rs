@@ -87,27 +87,6 @@ pub fn is_unavailable(error: &DbErr) -> bool {
         || error.to_string().contains("database is locked")
 }
 
-/// Starts a transaction that will write. On SQLite it takes the write lock at
-/// `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one
-/// failing when it upgrades a read lock; PostgreSQL ignores the mode (rows are
-/// locked with `SELECT … FOR UPDATE` there).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-}
-
-/// Whether a database error means the database could not be reached (so the
-/// caller should hear UNAVAILABLE and may retry) rather than a fault of ours.
-pub fn is_unavailable(error: &DbErr) -> bool {
-    matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
-        || error.to_string().contains("Connection refused")
-        || error.to_string().contains("database is locked")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
