@@ -4,4 +4,6 @@
 mod bad_input;
 mod email_rules;
 mod gate;
+mod listing;
 mod notifier_down;
+mod startup;
