@@ -3,7 +3,9 @@
 
 pub mod database;
 pub mod duration;
+pub mod error;
 pub mod ids;
+pub mod sealed;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,7 +1,9 @@
 //! `Notify`: validate the event, gate it, supersede what it replaces, and record
 //! the delivery durably before answering. Idempotent on `event_id`.
 
-use dialin_common::{database::begin_write, ids::delivery_id_for_event, time, validate};
+use dialin_common::{
+    database::begin_write, ids::delivery_id_for_event, sealed::SealedPayload, time, validate,
+};
 use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Trigger};
 use prost::Message;
 use sea_orm::{
@@ -10,7 +12,7 @@ use sea_orm::{
 };
 
 use crate::{
-    entity::delivery::{self, SealedPayload},
+    entity::delivery,
     error::{Error, Result, check},
     gate::{self, Verdict},
     policy,

@@ -17,7 +17,9 @@ use sea_orm::{
 use tokio::sync::{Notify, watch};
 use tonic::{Code, transport::Channel};
 
-use crate::entity::outbox::{self, SealedPayload};
+use dialin_common::sealed::SealedPayload;
+
+use crate::entity::outbox;
 
 const TOPIC_NOTIFY: &str = "notify";
 const TOPIC_POLICY: &str = "policy";

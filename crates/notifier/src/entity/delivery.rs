@@ -1,5 +1,6 @@
 //! One email: what was asked, what the gate decided, and what happened to it.
 
+use dialin_common::sealed::SealedPayload;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -39,13 +40,3 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-/// An encoded `Conference`, which may carry a PIN: it never prints.
-#[derive(Clone, PartialEq, Eq, DeriveValueType)]
-pub struct SealedPayload(pub Vec<u8>);
-
-impl std::fmt::Debug for SealedPayload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SealedPayload({} bytes)", self.0.len())
-    }
-}

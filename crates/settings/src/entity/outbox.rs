@@ -1,6 +1,7 @@
 //! Events waiting to be handed to the notifier, written in the same transaction
 //! as the change that caused them and deleted once the notifier has them.
 
+use dialin_common::sealed::SealedPayload;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -25,13 +26,3 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-/// An encoded notifier request, which may carry a PIN: it never prints.
-#[derive(Clone, PartialEq, Eq, DeriveValueType)]
-pub struct SealedPayload(pub Vec<u8>);
-
-impl std::fmt::Debug for SealedPayload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SealedPayload({} bytes)", self.0.len())
-    }
-}

@@ -13,7 +13,7 @@ use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{EmailEvent, required_enum, user_to_pb},
-    licence::{allocate_conference_id, load_for_update, require_hosted, save, write},
+    licence::{UserChange, allocate_conference_id, begin_user_change, require_hosted, save, write},
     tenant,
 };
 use crate::{
@@ -22,19 +22,15 @@ use crate::{
     outbox, pin,
 };
 
-fn check_user_ref(tenant_id: &str, user_id: &str) -> Result<()> {
-    check(validate::id("tenant_id", tenant_id))?;
-    check(validate::id("user_id", user_id))
-}
-
 pub(super) async fn reset_pin(
     api: &SettingsApi,
     request: pb::ResetPinRequest,
 ) -> Result<pb::ResetPinResponse> {
-    check_user_ref(&request.tenant_id, &request.user_id)?;
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    let UserChange {
+        txn,
+        settings,
+        mut user,
+    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
     let pin = pin::generate(settings.pin_length.unsigned_abs());
     user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
@@ -57,10 +53,11 @@ pub(super) async fn reset_conference_id(
     api: &SettingsApi,
     request: pb::ResetConferenceIdRequest,
 ) -> Result<pb::ConferencingUser> {
-    check_user_ref(&request.tenant_id, &request.user_id)?;
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    let UserChange {
+        txn,
+        settings,
+        mut user,
+    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
     user.conference_id =
         Some(allocate_conference_id(&txn, &user.tenant_id, user.conference_id.as_deref()).await?);
@@ -86,10 +83,11 @@ pub(super) async fn set_default_numbers(
     api: &SettingsApi,
     request: pb::SetDefaultNumbersRequest,
 ) -> Result<pb::ConferencingUser> {
-    check_user_ref(&request.tenant_id, &request.user_id)?;
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    let UserChange {
+        txn,
+        settings,
+        mut user,
+    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
     let bridge = Bridge::load(&txn, &user.tenant_id).await?;
     let before = user.clone();
@@ -127,13 +125,14 @@ pub(super) async fn send_conference_info(
     api: &SettingsApi,
     request: pb::SendConferenceInfoEmailRequest,
 ) -> Result<pb::SendConferenceInfoEmailResponse> {
-    check_user_ref(&request.tenant_id, &request.user_id)?;
     if let Some(to_address) = request.to_address.as_deref() {
         check(validate::email("to_address", to_address))?;
     }
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
+    let UserChange {
+        txn,
+        settings,
+        user,
+    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
     // A manual send: never gated by the switch, never with the PIN.
     let event = EmailEvent {

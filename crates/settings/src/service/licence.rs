@@ -148,17 +148,12 @@ pub(super) async fn remove(
     api: &SettingsApi,
     request: pb::RemoveLicenseRequest,
 ) -> Result<pb::ConferencingUser> {
-    check(validate::id("tenant_id", &request.tenant_id))?;
-    check(validate::id("user_id", &request.user_id))?;
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
-    if !user.licensed {
-        return Err(Error::FailedPrecondition(format!(
-            "user {} holds no licence to remove",
-            user.user_id
-        )));
-    }
+    let UserChange {
+        txn,
+        settings,
+        mut user,
+    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
+    require_licensed(&user)?;
     let was_hosted = is_hosted(&user);
     take_off_hosted_bridge(&mut user);
     user.licensed = false;
@@ -179,8 +174,6 @@ pub(super) async fn set_provider(
     api: &SettingsApi,
     request: pb::SetProviderRequest,
 ) -> Result<pb::SetProviderResponse> {
-    check(validate::id("tenant_id", &request.tenant_id))?;
-    check(validate::id("user_id", &request.user_id))?;
     let provider: Provider =
         required_enum("provider (HOSTED, THIRD_PARTY or NONE)", request.provider)?;
     let provider_name = if provider == Provider::ThirdParty {
@@ -198,15 +191,12 @@ pub(super) async fn set_provider(
         String::new()
     };
 
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let mut user = load_for_update(&txn, &request.tenant_id, &request.user_id).await?;
-    if !user.licensed {
-        return Err(Error::FailedPrecondition(format!(
-            "user {} holds no licence; assign one with AssignLicense first",
-            user.user_id
-        )));
-    }
+    let UserChange {
+        txn,
+        settings,
+        mut user,
+    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
+    require_licensed(&user)?;
     let was_hosted = is_hosted(&user);
     if user.provider == provider.as_str_name() && user.provider_name == provider_name {
         return Ok(pb::SetProviderResponse {
@@ -283,22 +273,52 @@ pub(super) fn is_hosted(user: &user::Model) -> bool {
     user.licensed && user.provider == Provider::Hosted.as_str_name()
 }
 
+fn require_licensed(user: &user::Model) -> Result<()> {
+    if user.licensed {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition(format!(
+        "user {} holds no licence; assign one with AssignLicense first",
+        user.user_id
+    )))
+}
+
 /// Refuses a change that only makes sense on the hosted bridge.
 pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
+    require_licensed(user)?;
     if is_hosted(user) {
         return Ok(());
     }
-    Err(Error::FailedPrecondition(if user.licensed {
-        format!(
-            "user {} is not on the hosted bridge (provider {}); move them with SetProvider first",
-            user.user_id, user.provider
-        )
-    } else {
-        format!(
-            "user {} holds no licence; assign one with AssignLicense first",
-            user.user_id
-        )
-    }))
+    Err(Error::FailedPrecondition(format!(
+        "user {} is not on the hosted bridge (provider {}); move them with SetProvider first",
+        user.user_id, user.provider
+    )))
+}
+
+/// One user's change in progress: a write transaction with the tenant's
+/// settings and the user read (and, on PostgreSQL, locked) in it.
+pub(super) struct UserChange {
+    pub txn: DatabaseTransaction,
+    pub settings: tenant_settings::Model,
+    pub user: user::Model,
+}
+
+/// Starts a change to an existing user; NOT_FOUND if there is none.
+pub(super) async fn begin_user_change(
+    api: &SettingsApi,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<UserChange> {
+    check(validate::id("tenant_id", tenant_id))?;
+    check(validate::id("user_id", user_id))?;
+    let txn = begin_write(&api.db).await?;
+    let settings = tenant::load_for_update(&txn, tenant_id).await?;
+    let user = load_for_update(&txn, tenant_id, user_id).await?;
+    Ok(UserChange {
+        txn,
+        settings,
+        user,
+    })
 }
 
 /// A random seven-digit ID not used in the tenant (other than `previous`,
@@ -349,7 +369,7 @@ async fn find_for_update(
 }
 
 /// The user, locked for the rest of the transaction on PostgreSQL; NOT_FOUND if absent.
-pub(super) async fn load_for_update(
+async fn load_for_update(
     conn: &impl ConnectionTrait,
     tenant_id: &str,
     user_id: &str,

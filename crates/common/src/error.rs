@@ -1,0 +1,63 @@
+//! The one error type of both services' request paths and its mapping to gRPC
+//! status codes: caller mistakes are logged at debug, our failures at error.
+
+use sea_orm::DbErr;
+use tonic::Status;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller sent something malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is well-formed but the current state forbids it.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A version check failed or a concurrent change won.
+    #[error("{0}")]
+    Aborted(String),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument(message.into())
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument(message) => {
+                tracing::debug!(%message, "invalid argument");
+                Status::invalid_argument(message)
+            }
+            Error::NotFound(message) => Status::not_found(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::FailedPrecondition(message) => {
+                tracing::debug!(%message, "failed precondition");
+                Status::failed_precondition(message)
+            }
+            Error::Aborted(message) => Status::aborted(message),
+            Error::Database(error) if crate::database::is_unavailable(&error) => {
+                tracing::warn!(%error, "database unavailable");
+                Status::unavailable("the service's database is unreachable; retry shortly")
+            }
+            Error::Database(error) => {
+                tracing::error!(%error, "database error");
+                Status::internal("internal database error; the service log has the details")
+            }
+        }
+    }
+}
+
+/// Turns a validation message into INVALID_ARGUMENT.
+pub fn check(result: crate::validate::Check) -> Result<()> {
+    result.map_err(Error::InvalidArgument)
+}
