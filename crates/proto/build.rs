@@ -13,29 +13,20 @@ const CARRY_A_PIN: &[&str] = &[
     ".dialin.settings.v1.SetProviderResponse",
 ];
 
-const PROTOS: &[&str] = &[
-    "dialin/settings/v1/settings.proto",
-    "dialin/notifier/v1/notifier.proto",
-];
+const PROTOS: &[&str] = &["dialin/settings/v1/settings.proto", "dialin/notifier/v1/notifier.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     // compile_fds emits no rerun-if-changed of its own.
     println!("cargo:rerun-if-changed={}", proto_root.display());
     for proto in PROTOS {
-        println!(
-            "cargo:rerun-if-changed={}",
-            proto_root.join(proto).display()
-        );
+        println!("cargo:rerun-if-changed={}", proto_root.join(proto).display());
     }
 
     let descriptors = protox::compile(PROTOS, [&proto_root])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     // Reflection needs the encoded set; compile_fds does not write it.
-    fs::write(
-        out_dir.join("dialin_descriptor.bin"),
-        descriptors.encode_to_vec(),
-    )?;
+    fs::write(out_dir.join("dialin_descriptor.bin"), descriptors.encode_to_vec())?;
 
     tonic_prost_build::configure()
         .build_client(true)

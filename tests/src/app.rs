@@ -43,18 +43,13 @@ impl TestAppBuilder {
     pub async fn start(self) -> TestApp {
         dialin_common::install_crypto_provider();
         let backend = Backend::from_env();
-        let dir =
-            std::env::temp_dir().join(format!("dialin-test-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("dialin-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the test directory");
         let smtp = SmtpServer::start(&dir, self.smtp_reply.as_deref()).await;
         let settings_db = TestDatabase::create(backend, &dir, "settings").await;
         let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
         let pin_key_file = dir.join("pin.key");
-        std::fs::write(
-            &pin_key_file,
-            uuid::Uuid::new_v4().simple().to_string().repeat(2),
-        )
-        .expect("write a PIN key");
+        std::fs::write(&pin_key_file, uuid::Uuid::new_v4().simple().to_string().repeat(2)).expect("write a PIN key");
 
         // Reserve the notifier's port, so settings knows where it will be.
         let notifier_addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -142,10 +137,8 @@ impl TestApp {
         self.spawn(|shutdown| notifier.run_until(shutdown));
     }
 
-    fn spawn<F, E>(
-        &mut self,
-        run: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> F,
-    ) where
+    fn spawn<F, E>(&mut self, run: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> F)
+    where
         F: std::future::Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display,
     {

@@ -20,8 +20,7 @@ impl Backend {
 
 /// Where the test PostgreSQL server is (`DIALIN_TEST_POSTGRES_URL`, no database name).
 fn postgres_server() -> String {
-    std::env::var("DIALIN_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("DIALIN_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub struct TestDatabase {
@@ -36,16 +35,11 @@ impl TestDatabase {
     pub async fn create(backend: Backend, dir: &std::path::Path, label: &str) -> Self {
         let name = format!("dialin_{label}_{}", uuid::Uuid::new_v4().simple());
         let url = match backend {
-            Backend::Sqlite => format!(
-                "sqlite://{}?mode=rwc",
-                dir.join(format!("{name}.db")).display()
-            ),
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.db")).display()),
             Backend::Postgres => {
                 let admin = Database::connect(format!("{}/postgres", postgres_server()))
                     .await
-                    .unwrap_or_else(|error| {
-                        panic!("DIALIN_TEST_DB=postgres but PostgreSQL is unreachable: {error}")
-                    });
+                    .unwrap_or_else(|error| panic!("DIALIN_TEST_DB=postgres but PostgreSQL is unreachable: {error}"));
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
@@ -67,9 +61,7 @@ impl Drop for TestDatabase {
         }
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let admin = Database::connect(format!("{}/postgres", postgres_server()))
                     .await

@@ -13,13 +13,7 @@ use crate::{Clients, ReceivedEmail, SmtpServer, wait_until};
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 impl Clients {
-    pub async fn add_number(
-        &mut self,
-        tenant_id: &str,
-        number: &str,
-        number_type: NumberType,
-        country: &str,
-    ) {
+    pub async fn add_number(&mut self, tenant_id: &str, number: &str, number_type: NumberType, country: &str) {
         self.settings
             .add_service_number(settings::AddServiceNumberRequest {
                 tenant_id: tenant_id.into(),
@@ -32,11 +26,7 @@ impl Clients {
     }
 
     /// Licenses `user_id` (email `<user_id>@example.com`); returns the user and PIN.
-    pub async fn license(
-        &mut self,
-        tenant_id: &str,
-        user_id: &str,
-    ) -> (settings::ConferencingUser, String) {
+    pub async fn license(&mut self, tenant_id: &str, user_id: &str) -> (settings::ConferencingUser, String) {
         let response = self
             .settings
             .assign_license(settings::AssignLicenseRequest {
@@ -105,18 +95,12 @@ impl Clients {
             let mut clients = self.clone();
             async move {
                 let deliveries = clients.deliveries(tenant_id, user_id).await;
-                let settled = deliveries
-                    .iter()
-                    .all(|d| d.status() != DeliveryStatus::Pending);
+                let settled = deliveries.iter().all(|d| d.status() != DeliveryStatus::Pending);
                 (deliveries.len() >= count && settled).then_some(deliveries)
             }
         })
         .await;
-        assert_eq!(
-            deliveries.len(),
-            count,
-            "deliveries for {user_id}: {deliveries:#?}"
-        );
+        assert_eq!(deliveries.len(), count, "deliveries for {user_id}: {deliveries:#?}");
         deliveries.reverse();
         deliveries
     }
@@ -125,11 +109,9 @@ impl Clients {
 impl SmtpServer {
     /// Waits for the one email of `delivery_id` and returns it.
     pub async fn wait_for(&self, delivery_id: &str) -> ReceivedEmail {
-        wait_until(
-            &format!("the email of delivery {delivery_id}"),
-            DEADLINE,
-            || async { self.received_for(delivery_id).into_iter().next() },
-        )
+        wait_until(&format!("the email of delivery {delivery_id}"), DEADLINE, || async {
+            self.received_for(delivery_id).into_iter().next()
+        })
         .await
     }
 }

@@ -19,9 +19,7 @@ pub enum ConnectError {
 
 /// Whether `url` names a SQLite database (and the file path, when it has one).
 pub fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     Some(rest.split('?').next().unwrap_or(rest))
 }
 
@@ -80,11 +78,32 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
 }
 
 /// Whether a database error means the database could not be reached (so the
-/// caller should hear UNAVAILABLE and may retry) rather than a fault of ours.
+/// caller should hear UNAVAILABLE and may retry) rather than a fault of ours:
+/// no connection to be had, a connection that broke, a server shutting down
+/// (SQLSTATE class 57) or refusing connections (class 08), or SQLite busy.
 pub fn is_unavailable(error: &DbErr) -> bool {
-    matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
-        || error.to_string().contains("Connection refused")
-        || error.to_string().contains("database is locked")
+    use sea_orm::{RuntimeErr, sqlx::Error as SqlxError};
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else {
+        return matches!(error, DbErr::Conn(_));
+    };
+    match sqlx.as_ref() {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        SqlxError::Protocol(_) => true,
+        SqlxError::Database(database) => {
+            let code = database.code().unwrap_or_default();
+            code.starts_with("57") || code.starts_with("08") || database.message().contains("database is locked")
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

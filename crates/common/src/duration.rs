@@ -4,9 +4,7 @@ use std::time::Duration;
 
 /// Parses `250ms`, `10s`, `5m` or `24h`.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -16,9 +14,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number * 60)),
         "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!(
-            "{text:?} has no unit; use ms, s, m or h (e.g. 10s)"
-        )),
+        _ => Err(format!("{text:?} has no unit; use ms, s, m or h (e.g. 10s)")),
     }
 }
 

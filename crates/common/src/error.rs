@@ -21,6 +21,9 @@ pub enum Error {
     /// A version check failed or a concurrent change won.
     #[error("{0}")]
     Aborted(String),
+    /// A service this call depends on did not answer; retrying may help.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
@@ -45,6 +48,10 @@ impl From<Error> for Status {
                 Status::failed_precondition(message)
             }
             Error::Aborted(message) => Status::aborted(message),
+            Error::Unavailable(message) => {
+                tracing::warn!(%message, "dependency unavailable");
+                Status::unavailable(message)
+            }
             Error::Database(error) if crate::database::is_unavailable(&error) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the service's database is unreachable; retry shortly")

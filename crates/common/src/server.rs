@@ -61,10 +61,7 @@ pub async fn serve(
     let health_only = options.health_listener.map(|health_listener| {
         let server = Server::builder()
             .add_service(health_service)
-            .serve_with_incoming_shutdown(
-                incoming(health_listener),
-                wait_for_drain(drain_rx.clone()),
-            );
+            .serve_with_incoming_shutdown(incoming(health_listener), wait_for_drain(drain_rx.clone()));
         tokio::spawn(server)
     });
 

@@ -49,9 +49,7 @@ pub fn email(field: &str, value: &str) -> Check {
         || domain.starts_with('.')
         || domain.ends_with('.')
         || domain.contains("..")
-        || domain
-            .chars()
-            .any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
+        || domain.chars().any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
     {
         return invalid();
     }
@@ -65,9 +63,7 @@ pub fn display_name(field: &str, value: &str) -> Check {
         return Err(format!("{field} is required"));
     }
     if value.chars().count() > MAX_DISPLAY_NAME_LEN {
-        return Err(format!(
-            "{field} is longer than {MAX_DISPLAY_NAME_LEN} characters"
-        ));
+        return Err(format!("{field} is longer than {MAX_DISPLAY_NAME_LEN} characters"));
     }
     if value.chars().any(char::is_control) {
         return Err(format!(
@@ -80,9 +76,8 @@ pub fn display_name(field: &str, value: &str) -> Check {
 /// A phone number in E.164 form: `+`, a non-zero digit, 7 to 15 digits in all.
 pub fn e164(field: &str, value: &str) -> Check {
     let digits = value.strip_prefix('+').unwrap_or("");
-    let valid = (7..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
+    let valid =
+        (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
     if valid {
         Ok(())
     } else {
@@ -106,12 +101,11 @@ pub fn country(field: &str, value: &str) -> Check {
 /// A BCP 47 language tag such as `en`, `fr-FR` or `zh-Hant-TW`.
 pub fn locale(field: &str, value: &str) -> Check {
     let mut subtags = value.split('-');
-    let language_ok = subtags.next().is_some_and(|language| {
-        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic())
-    });
-    let rest_ok = subtags.all(|subtag| {
-        (1..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphanumeric())
-    });
+    let language_ok = subtags
+        .next()
+        .is_some_and(|language| (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic()));
+    let rest_ok =
+        subtags.all(|subtag| (1..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphanumeric()));
     if language_ok && rest_ok && value.len() <= MAX_LOCALE_LEN {
         Ok(())
     } else {

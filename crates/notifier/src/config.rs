@@ -13,11 +13,7 @@ use dialin_common::duration::parse as parse_duration;
 )]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(
-        long,
-        env = "DIALIN_NOTIFIER_LISTEN",
-        default_value = "127.0.0.1:50052"
-    )]
+    #[arg(long, env = "DIALIN_NOTIFIER_LISTEN", default_value = "127.0.0.1:50052")]
     pub listen: SocketAddr,
 
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.

@@ -47,10 +47,7 @@ pub fn render(
     details: &Details,
     pin: Option<&SecretString>,
 ) -> Result<Rendered, RenderError> {
-    let pin = || {
-        pin.map(|pin| pin.expose_secret())
-            .ok_or(RenderError::MissingPin(kind))
-    };
+    let pin = || pin.map(|pin| pin.expose_secret()).ok_or(RenderError::MissingPin(kind));
     let (text, html) = match kind {
         EmailKind::Welcome => {
             let pin = pin()?;
@@ -87,32 +84,16 @@ pub fn render(
             )
         }
         EmailKind::SettingsChanged => (
-            SettingsChangedText {
-                greeting_name,
-                details,
-            }
-            .render()?,
-            SettingsChangedHtml {
-                greeting_name,
-                details,
-            }
-            .render()?,
+            SettingsChangedText { greeting_name, details }.render()?,
+            SettingsChangedHtml { greeting_name, details }.render()?,
         ),
         EmailKind::Disabled => (
             DisabledText { greeting_name }.render()?,
             DisabledHtml { greeting_name }.render()?,
         ),
         EmailKind::ConferenceInfo => (
-            ConferenceInfoText {
-                greeting_name,
-                details,
-            }
-            .render()?,
-            ConferenceInfoHtml {
-                greeting_name,
-                details,
-            }
-            .render()?,
+            ConferenceInfoText { greeting_name, details }.render()?,
+            ConferenceInfoHtml { greeting_name, details }.render()?,
         ),
         EmailKind::Unspecified => return Err(RenderError::UnknownKind(kind)),
     };
@@ -220,10 +201,7 @@ mod tests {
                 email.text.contains("1234567") && email.text.contains("+14255550100"),
                 "{kind:?}"
             );
-            assert!(
-                render(kind, "Ann", &details(""), None).is_err(),
-                "{kind:?} without PIN"
-            );
+            assert!(render(kind, "Ann", &details(""), None).is_err(), "{kind:?} without PIN");
         }
         for kind in [
             EmailKind::SettingsChanged,
@@ -240,13 +218,7 @@ mod tests {
 
     #[test]
     fn toll_free_number_shows_only_when_set() {
-        let with = render(
-            EmailKind::ConferenceInfo,
-            "Ann",
-            &details("+18005550199"),
-            None,
-        )
-        .unwrap();
+        let with = render(EmailKind::ConferenceInfo, "Ann", &details("+18005550199"), None).unwrap();
         assert!(with.text.contains("+18005550199") && with.html.contains("tel:+18005550199"));
         let without = render(EmailKind::ConferenceInfo, "Ann", &details(""), None).unwrap();
         assert!(!without.text.contains("Toll-free"));

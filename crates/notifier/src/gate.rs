@@ -14,11 +14,7 @@ pub enum Verdict {
 }
 
 /// At intake: suppressed if the switch was off when the change happened, or is off now.
-pub fn at_intake(
-    trigger: Trigger,
-    when_changed: &tenant_policy::Model,
-    now: &tenant_policy::Model,
-) -> Verdict {
+pub fn at_intake(trigger: Trigger, when_changed: &tenant_policy::Model, now: &tenant_policy::Model) -> Verdict {
     if trigger == Trigger::Manual {
         return Verdict::Send;
     }
@@ -76,9 +72,6 @@ mod tests {
             at_intake(Trigger::Manual, &policy(false, 1), &policy(false, 1)),
             Verdict::Send
         );
-        assert_eq!(
-            before_send(Trigger::Manual, &policy(false, 3)),
-            Verdict::Send
-        );
+        assert_eq!(before_send(Trigger::Manual, &policy(false, 3)), Verdict::Send);
     }
 }

@@ -1,21 +1,16 @@
 //! `Notify`: validate the event, gate it, supersede what it replaces, and record
 //! the delivery durably before answering. Idempotent on `event_id`.
 
-use dialin_common::{
-    database::begin_write, ids::delivery_id_for_event, sealed::SealedPayload, time, validate,
-};
+use dialin_common::{database::begin_write, ids::delivery_id_for_event, sealed::SealedPayload, time, validate};
 use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Trigger};
 use prost::Message;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    sea_query::Expr,
-};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
 use crate::{
     entity::delivery,
     error::{Error, Result, check},
     gate::{self, Verdict},
-    policy,
+    policy, supersede,
 };
 
 /// A validated `Notify` request.
@@ -38,10 +33,7 @@ pub struct Recorded {
 }
 
 /// Records the delivery for `request`. Returns whether it waits to be sent.
-pub async fn notify(
-    db: &sea_orm::DatabaseConnection,
-    request: pb::NotifyRequest,
-) -> Result<Recorded> {
+pub async fn notify(db: &sea_orm::DatabaseConnection, request: pb::NotifyRequest) -> Result<Recorded> {
     let event = validate_event(request)?;
     let delivery_id = delivery_id_for_event(&event.event_id);
     if let Some(existing) = delivery::Entity::find_by_id(&delivery_id).one(db).await? {
@@ -59,13 +51,13 @@ pub async fn notify(
     let when_changed = policy::as_of(&txn, &event.tenant_id, event.policy_version).await?;
     let (status, reason) = match gate::at_intake(event.trigger, &when_changed, &now_policy) {
         Verdict::Suppress(reason) => (DeliveryStatus::Suppressed, reason),
-        Verdict::Send => match newer_replacement(&txn, &event).await? {
+        Verdict::Send => match supersede::newer_replacement(&txn, &event.identity()).await? {
             Some(reason) => (DeliveryStatus::Superseded, reason),
             None => (DeliveryStatus::Pending, String::new()),
         },
     };
     if status == DeliveryStatus::Pending && event.trigger == Trigger::Automatic {
-        supersede_older(&txn, &event, &delivery_id).await?;
+        supersede::older_than(&txn, &event.identity(), &delivery_id).await?;
     }
     let now = time::now_millis();
     let row = delivery::ActiveModel {
@@ -84,21 +76,16 @@ pub async fn notify(
         attempts: Set(0),
         occurred_at: Set(event.occurred_at),
         created_at: Set(now),
+        queued_at: Set(now),
         sent_at: Set(None),
         next_attempt_at: Set(now),
         lease_until: Set(0),
         // Only a pending email keeps its content (and PIN); a decided one never will be sent.
-        payload: Set((status == DeliveryStatus::Pending)
-            .then(|| SealedPayload(event.conference.encode_to_vec()))),
+        payload: Set((status == DeliveryStatus::Pending).then(|| SealedPayload(event.conference.encode_to_vec()))),
     };
     match delivery::Entity::insert(row).exec(&txn).await {
         Ok(_) => txn.commit().await?,
-        Err(error)
-            if matches!(
-                error.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
+        Err(error) if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
             // The same event raced in on another connection: answer as it was recorded.
             drop(txn);
             let existing = delivery::Entity::find_by_id(&delivery_id).one(db).await?;
@@ -121,110 +108,24 @@ pub async fn notify(
     })
 }
 
+impl Event {
+    fn identity(&self) -> supersede::EmailIdentity<'_> {
+        supersede::EmailIdentity {
+            tenant_id: &self.tenant_id,
+            user_id: &self.recipient.user_id,
+            kind: self.kind,
+            trigger: self.trigger,
+            occurred_at: self.occurred_at,
+        }
+    }
+}
+
 fn recorded(existing: delivery::Model) -> Recorded {
     Recorded {
         status: DeliveryStatus::from_str_name(&existing.status).unwrap_or_default(),
         delivery_id: existing.delivery_id,
         reason: existing.reason,
     }
-}
-
-/// The pending emails a newer email of `kind` makes stale. A PIN email replaces
-/// an older PIN email (the old PIN no longer works); a details email replaces an
-/// older details email; DISABLED replaces all three (nothing in them works any more).
-fn replaces(kind: EmailKind) -> &'static [EmailKind] {
-    match kind {
-        EmailKind::Welcome | EmailKind::PinReset => &[EmailKind::Welcome, EmailKind::PinReset],
-        EmailKind::SettingsChanged => &[EmailKind::SettingsChanged],
-        EmailKind::Disabled => &[
-            EmailKind::Welcome,
-            EmailKind::PinReset,
-            EmailKind::SettingsChanged,
-        ],
-        EmailKind::ConferenceInfo | EmailKind::Unspecified => &[],
-    }
-}
-
-fn kind_names(kinds: &[EmailKind]) -> Vec<&'static str> {
-    kinds.iter().map(|kind| kind.as_str_name()).collect()
-}
-
-/// Marks older pending emails this event replaces as SUPERSEDED, erasing their
-/// content. One a sender holds right now is left to it: it may already be with
-/// the SMTP server, and its record must say what really happened (it is then
-/// followed by this newer email).
-async fn supersede_older(
-    txn: &DatabaseTransaction,
-    event: &Event,
-    delivery_id: &str,
-) -> Result<()> {
-    let replaced = replaces(event.kind);
-    if replaced.is_empty() {
-        return Ok(());
-    }
-    let result = delivery::Entity::update_many()
-        .col_expr(
-            delivery::Column::Status,
-            Expr::value(DeliveryStatus::Superseded.as_str_name()),
-        )
-        .col_expr(
-            delivery::Column::Reason,
-            Expr::value(format!(
-                "superseded by the newer {} email {delivery_id}",
-                event.kind.as_str_name()
-            )),
-        )
-        .col_expr(
-            delivery::Column::Payload,
-            Expr::value(Option::<Vec<u8>>::None),
-        )
-        .filter(delivery::Column::TenantId.eq(&event.tenant_id))
-        .filter(delivery::Column::UserId.eq(&event.recipient.user_id))
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
-        .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
-        .filter(delivery::Column::Kind.is_in(kind_names(replaced)))
-        .filter(delivery::Column::OccurredAt.lte(event.occurred_at))
-        .filter(delivery::Column::LeaseUntil.lte(time::now_millis()))
-        .exec(txn)
-        .await?;
-    if result.rows_affected > 0 {
-        tracing::info!(
-            delivery_id,
-            superseded = result.rows_affected,
-            "older pending emails superseded"
-        );
-    }
-    Ok(())
-}
-
-/// If an email that replaces this (older) event already exists, why this one must not go.
-async fn newer_replacement(conn: &impl ConnectionTrait, event: &Event) -> Result<Option<String>> {
-    let replacing: Vec<EmailKind> = [
-        EmailKind::Welcome,
-        EmailKind::PinReset,
-        EmailKind::SettingsChanged,
-        EmailKind::Disabled,
-    ]
-    .into_iter()
-    .filter(|newer| replaces(*newer).contains(&event.kind))
-    .collect();
-    if replacing.is_empty() || event.trigger == Trigger::Manual {
-        return Ok(None);
-    }
-    let newer = delivery::Entity::find()
-        .filter(delivery::Column::TenantId.eq(&event.tenant_id))
-        .filter(delivery::Column::UserId.eq(&event.recipient.user_id))
-        .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
-        .filter(delivery::Column::Kind.is_in(kind_names(&replacing)))
-        .filter(delivery::Column::OccurredAt.gt(event.occurred_at))
-        .one(conn)
-        .await?;
-    Ok(newer.map(|newer| {
-        format!(
-            "superseded by the newer {} email {} (this event arrived late)",
-            newer.kind, newer.delivery_id
-        )
-    }))
 }
 
 fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
@@ -279,9 +180,7 @@ fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
                 )));
             }
         }
-        EmailKind::SettingsChanged | EmailKind::Disabled | EmailKind::ConferenceInfo
-            if carries_pin =>
-        {
+        EmailKind::SettingsChanged | EmailKind::Disabled | EmailKind::ConferenceInfo if carries_pin => {
             return Err(Error::invalid(format!(
                 "{} emails never carry a PIN; remove conference.pin",
                 kind.as_str_name()
@@ -302,10 +201,7 @@ fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
                 kind.as_str_name()
             )));
         }
-        check(validate::e164(
-            "conference.toll_number",
-            &conference.toll_number,
-        ))?;
+        check(validate::e164("conference.toll_number", &conference.toll_number))?;
         if !conference.toll_free_number.is_empty() {
             check(validate::e164(
                 "conference.toll_free_number",

@@ -10,6 +10,8 @@ mod intake;
 mod mail;
 mod migration;
 mod policy;
+mod retry;
 mod service;
 pub mod startup;
+mod supersede;
 mod worker;

@@ -48,30 +48,19 @@ pub enum MailConfigError {
     TlsMode(String),
     #[error("DIALIN_SMTP_URL has credentials but tls=none: they would cross the network in clear")]
     CredentialsWithoutTls,
-    #[error(
-        "DIALIN_MAIL_FROM {0:?} is not a mailbox (e.g. Audio Conferencing <no-reply@example.com>)"
-    )]
+    #[error("DIALIN_MAIL_FROM {0:?} is not a mailbox (e.g. Audio Conferencing <no-reply@example.com>)")]
     From(String),
     #[error("cannot create the mail directory {dir}: {source}")]
-    MailDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    MailDir { dir: PathBuf, source: std::io::Error },
 }
 
 pub fn parse_mailbox(text: &str) -> Result<Mailbox, MailConfigError> {
-    text.parse()
-        .map_err(|_| MailConfigError::From(text.to_owned()))
+    text.parse().map_err(|_| MailConfigError::From(text.to_owned()))
 }
 
 /// Builds the MIME message: plain text and HTML alternatives, a `Message-ID`
 /// derived from the delivery so that a resend after a crash is recognisable.
-pub fn build_message(
-    delivery_id: &str,
-    from: Mailbox,
-    to: Mailbox,
-    email: Rendered,
-) -> Result<Message, SendError> {
+pub fn build_message(delivery_id: &str, from: Mailbox, to: Mailbox, email: Rendered) -> Result<Message, SendError> {
     Message::builder()
         .from(from)
         .to(to)
@@ -94,11 +83,7 @@ impl Mailer {
         timeout: Duration,
     ) -> Result<Self, MailConfigError> {
         match smtp_url {
-            Some(url) => Ok(Self::Smtp(SmtpPool::new(
-                SmtpServer::parse(url)?,
-                connections,
-                timeout,
-            ))),
+            Some(url) => Ok(Self::Smtp(SmtpPool::new(SmtpServer::parse(url)?, connections, timeout))),
             None => {
                 std::fs::create_dir_all(mail_dir).map_err(|source| MailConfigError::MailDir {
                     dir: mail_dir.to_owned(),
@@ -132,9 +117,7 @@ impl Mailer {
             Self::Smtp(pool) => pool.send(message).await,
             Self::Files(dir) => write_eml(dir, delivery_id, &message.formatted())
                 .await
-                .map_err(|error| {
-                    SendError::Transient(format!("cannot write the .eml file: {error}"))
-                }),
+                .map_err(|error| SendError::Transient(format!("cannot write the .eml file: {error}"))),
         }
     }
 }
@@ -277,9 +260,7 @@ impl SmtpPool {
             Ok(Err(error)) if error.is_transient() => Err(TransmitError::Transient(format!(
                 "SMTP server deferred the message: {error}"
             ))),
-            Ok(Err(error)) => Err(TransmitError::Connection(format!(
-                "SMTP connection failed: {error}"
-            ))),
+            Ok(Err(error)) => Err(TransmitError::Connection(format!("SMTP connection failed: {error}"))),
             Err(_elapsed) => Err(TransmitError::Transient(format!(
                 "SMTP server did not answer within {:?}",
                 self.timeout
@@ -290,22 +271,14 @@ impl SmtpPool {
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         tokio::time::timeout(self.timeout, self.open())
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "connecting to the SMTP server took over {:?}",
-                    self.timeout
-                ))
-            })
+            .unwrap_or_else(|_| Err(format!("connecting to the SMTP server took over {:?}", self.timeout)))
             .map_err(SendError::Transient)
     }
 
     async fn open(&self) -> Result<AsyncSmtpConnection, String> {
         let server = &self.server;
         let describe = |error: &dyn std::fmt::Display| {
-            format!(
-                "cannot reach the SMTP server {}:{}: {error}",
-                server.host, server.port
-            )
+            format!("cannot reach the SMTP server {}:{}: {error}", server.host, server.port)
         };
         let tls = || TlsParameters::new(server.host.clone()).map_err(|error| describe(&error));
         let mut connection = if server.security == Security::Implicit {
@@ -325,10 +298,9 @@ impl SmtpPool {
                 .await
                 .map_err(|error| describe(&error))?;
             stream.set_nodelay(true).map_err(|error| describe(&error))?;
-            let mut connection =
-                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-                    .await
-                    .map_err(|error| describe(&error))?;
+            let mut connection = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                .await
+                .map_err(|error| describe(&error))?;
             let starttls = match server.security {
                 Security::Required => true,
                 Security::Opportunistic => connection.can_starttls(),
@@ -371,14 +343,10 @@ mod tests {
             ("127.0.0.1", 2525, Security::Opportunistic)
         );
         assert!(plain.credentials.is_none());
-        let relay =
-            SmtpServer::parse("smtp://user:p%40ss@relay.example.com:587?tls=required").unwrap();
+        let relay = SmtpServer::parse("smtp://user:p%40ss@relay.example.com:587?tls=required").unwrap();
         assert_eq!((relay.port, relay.security), (587, Security::Required));
         assert!(relay.credentials.is_some());
-        assert_eq!(
-            SmtpServer::parse("smtps://mail.example.com").unwrap().port,
-            465
-        );
+        assert_eq!(SmtpServer::parse("smtps://mail.example.com").unwrap().port, 465);
         assert!(SmtpServer::parse("http://x").is_err());
         assert!(SmtpServer::parse("smtp://x?tls=maybe").is_err());
         assert!(SmtpServer::parse("smtp://u:p@x?tls=none").is_err());

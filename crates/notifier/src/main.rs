@@ -15,10 +15,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match application
-        .run_until(dialin_common::shutdown::signal())
-        .await
-    {
+    match application.run_until(dialin_common::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "dialin-notifier failed");

@@ -55,6 +55,7 @@ impl MigrationTrait for CreateTables {
                     .col(integer("attempts"))
                     .col(big_integer("occurred_at"))
                     .col(big_integer("created_at"))
+                    .col(big_integer("queued_at"))
                     .col(big_integer_null("sent_at"))
                     .col(big_integer("next_attempt_at"))
                     .col(big_integer("lease_until"))

@@ -2,12 +2,15 @@
 //! Every version is kept (they are small and few) so the gate can read the
 //! switch as it was when a change happened.
 
-use dialin_proto::notifier::v1 as pb;
+use std::time::Duration;
+
+use dialin_common::time::now_millis;
+use dialin_proto::notifier::v1::{self as pb, DeliveryStatus};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
-use crate::entity::tenant_policy;
+use crate::entity::{delivery, tenant_policy};
 
 /// What a tenant that settings never told us about gets: the contract's defaults.
 pub fn default_policy(tenant_id: &str) -> tenant_policy::Model {
@@ -23,10 +26,7 @@ pub fn default_policy(tenant_id: &str) -> tenant_policy::Model {
 }
 
 /// The newest version held.
-pub async fn current(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-) -> Result<tenant_policy::Model, DbErr> {
+pub async fn current(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<tenant_policy::Model, DbErr> {
     Ok(tenant_policy::Entity::find()
         .filter(tenant_policy::Column::TenantId.eq(tenant_id))
         .order_by_desc(tenant_policy::Column::Version)
@@ -36,11 +36,7 @@ pub async fn current(
 }
 
 /// The version in force at `version`: the newest held that is not newer.
-pub async fn as_of(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    version: i64,
-) -> Result<tenant_policy::Model, DbErr> {
+pub async fn as_of(conn: &impl ConnectionTrait, tenant_id: &str, version: i64) -> Result<tenant_policy::Model, DbErr> {
     Ok(tenant_policy::Entity::find()
         .filter(tenant_policy::Column::TenantId.eq(tenant_id))
         .filter(tenant_policy::Column::Version.lte(version))
@@ -70,6 +66,41 @@ pub async fn put(
         .exec(conn)
         .await?;
     current(conn, &policy.tenant_id).await
+}
+
+/// Waits until no send that may have passed the gate under an older policy is
+/// still in flight for the tenant, so that once a switch-off is acknowledged no
+/// automatic email leaves. A sender's lease is the fence: a delivery claimed
+/// before the new policy was stored is waited for; one claimed after reads the
+/// new policy before it sends. Bounded: a replica that died mid-send holds its
+/// lease until it expires, and can send nothing meanwhile.
+pub async fn await_sends_in_flight(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    timeout: Duration,
+) -> Result<(), DbErr> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let in_flight = delivery::Entity::find()
+            .filter(delivery::Column::TenantId.eq(tenant_id))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+            .filter(delivery::Column::LeaseUntil.gt(now_millis()))
+            .count(conn)
+            .await?;
+        if in_flight == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                tenant_id,
+                in_flight,
+                ?timeout,
+                "switch-off acknowledged with sends still claimed (a stalled or dead sender)"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub fn to_pb(policy: tenant_policy::Model) -> pb::TenantPolicy {

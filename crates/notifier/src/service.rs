@@ -1,21 +1,19 @@
 //! The `NotifierService` gRPC surface.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use dialin_common::{time::to_timestamp, validate};
 use dialin_proto::notifier::v1::{
     self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService,
 };
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
 use crate::{
     entity::delivery,
     error::{Error, Result, check},
-    intake, policy,
+    intake, policy, retry,
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -25,17 +23,20 @@ pub struct NotifierApi {
     db: DatabaseConnection,
     /// Wakes the delivery worker when a pending delivery is recorded.
     worker_wake: Arc<Notify>,
+    /// Longest a switch-off waits for sends already past the gate.
+    fence_timeout: Duration,
 }
 
 impl NotifierApi {
-    pub fn new(db: DatabaseConnection, worker_wake: Arc<Notify>) -> Self {
-        Self { db, worker_wake }
+    pub fn new(db: DatabaseConnection, worker_wake: Arc<Notify>, fence_timeout: Duration) -> Self {
+        Self {
+            db,
+            worker_wake,
+            fence_timeout,
+        }
     }
 
-    async fn put_tenant_policy(
-        &self,
-        request: pb::PutTenantPolicyRequest,
-    ) -> Result<pb::TenantPolicy> {
+    async fn put_tenant_policy(&self, request: pb::PutTenantPolicyRequest) -> Result<pb::TenantPolicy> {
         check(validate::id("tenant_id", &request.tenant_id))?;
         if request.send_email_from_override {
             check(validate::email(
@@ -51,6 +52,9 @@ impl NotifierApi {
             check(validate::locale("default_locale", &request.default_locale))?;
         }
         let held = policy::put(&self.db, &request).await?;
+        if !held.automatically_send_emails_to_users {
+            policy::await_sends_in_flight(&self.db, &held.tenant_id, self.fence_timeout).await?;
+        }
         if held.version.unsigned_abs() > request.version {
             tracing::debug!(
                 tenant_id = request.tenant_id,
@@ -67,6 +71,13 @@ impl NotifierApi {
             );
         }
         Ok(policy::to_pb(held))
+    }
+
+    async fn retry_delivery(&self, request: pb::RetryDeliveryRequest) -> Result<pb::Delivery> {
+        check(validate::id("delivery_id", &request.delivery_id))?;
+        let requeued = retry::requeue(&self.db, &request.delivery_id).await?;
+        self.worker_wake.notify_one();
+        Ok(delivery_to_pb(requeued))
     }
 
     async fn notify(&self, request: pb::NotifyRequest) -> Result<pb::NotifyResponse> {
@@ -95,10 +106,7 @@ impl NotifierApi {
             })
     }
 
-    async fn list_deliveries(
-        &self,
-        request: pb::ListDeliveriesRequest,
-    ) -> Result<pb::ListDeliveriesResponse> {
+    async fn list_deliveries(&self, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
         check(validate::id("tenant_id", &request.tenant_id))?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -116,13 +124,11 @@ impl NotifierApi {
         if !request.page_token.is_empty() {
             let (created_at, delivery_id) = parse_page_token(&request.page_token)?;
             query = query.filter(
-                Condition::any()
-                    .add(delivery::Column::CreatedAt.lt(created_at))
-                    .add(
-                        Condition::all()
-                            .add(delivery::Column::CreatedAt.eq(created_at))
-                            .add(delivery::Column::DeliveryId.lt(delivery_id)),
-                    ),
+                Condition::any().add(delivery::Column::CreatedAt.lt(created_at)).add(
+                    Condition::all()
+                        .add(delivery::Column::CreatedAt.eq(created_at))
+                        .add(delivery::Column::DeliveryId.lt(delivery_id)),
+                ),
             );
         }
         let mut deliveries = query.all(&self.db).await?;
@@ -146,24 +152,14 @@ impl NotifierApi {
 fn parse_page_token(token: &str) -> Result<(i64, String)> {
     token
         .split_once(':')
-        .and_then(|(created_at, delivery_id)| {
-            Some((created_at.parse().ok()?, delivery_id.to_owned()))
-        })
-        .ok_or_else(|| {
-            Error::invalid(
-                "page_token is not one this service handed out; pass next_page_token unchanged",
-            )
-        })
+        .and_then(|(created_at, delivery_id)| Some((created_at.parse().ok()?, delivery_id.to_owned())))
+        .ok_or_else(|| Error::invalid("page_token is not one this service handed out; pass next_page_token unchanged"))
 }
 
 fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
     pb::Delivery {
-        kind: EmailKind::from_str_name(&delivery.kind)
-            .unwrap_or_default()
-            .into(),
-        trigger: Trigger::from_str_name(&delivery.trigger)
-            .unwrap_or_default()
-            .into(),
+        kind: EmailKind::from_str_name(&delivery.kind).unwrap_or_default().into(),
+        trigger: Trigger::from_str_name(&delivery.trigger).unwrap_or_default().into(),
         status: DeliveryStatus::from_str_name(&delivery.status)
             .unwrap_or_default()
             .into(),
@@ -190,30 +186,25 @@ impl NotifierService for NotifierApi {
         ))
     }
 
-    async fn notify(
-        &self,
-        request: Request<pb::NotifyRequest>,
-    ) -> Result<Response<pb::NotifyResponse>, Status> {
-        Ok(Response::new(
-            Self::notify(self, request.into_inner()).await?,
-        ))
+    async fn notify(&self, request: Request<pb::NotifyRequest>) -> Result<Response<pb::NotifyResponse>, Status> {
+        Ok(Response::new(Self::notify(self, request.into_inner()).await?))
     }
 
-    async fn get_delivery(
+    async fn get_delivery(&self, request: Request<pb::GetDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {
+        Ok(Response::new(Self::get_delivery(self, request.into_inner()).await?))
+    }
+
+    async fn retry_delivery(
         &self,
-        request: Request<pb::GetDeliveryRequest>,
+        request: Request<pb::RetryDeliveryRequest>,
     ) -> Result<Response<pb::Delivery>, Status> {
-        Ok(Response::new(
-            Self::get_delivery(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Self::retry_delivery(self, request.into_inner()).await?))
     }
 
     async fn list_deliveries(
         &self,
         request: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        Ok(Response::new(
-            Self::list_deliveries(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Self::list_deliveries(self, request.into_inner()).await?))
     }
 }

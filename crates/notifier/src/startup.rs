@@ -32,10 +32,7 @@ pub enum StartupError {
     #[error("cannot migrate the notifier database: {0}")]
     Migrate(sea_orm::DbErr),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
@@ -62,9 +59,7 @@ impl Application {
             config.smtp_timeout,
         )?;
         let db = database::connect(&config.database_url).await?;
-        Migrator::up(&db, None)
-            .await
-            .map_err(StartupError::Migrate)?;
+        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
 
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
@@ -87,7 +82,8 @@ impl Application {
         Ok(Self {
             listener,
             health_listener,
-            api: NotifierApi::new(db.clone(), wake),
+            // A switch-off waits out sends already past the gate: at most one SMTP exchange.
+            api: NotifierApi::new(db.clone(), wake, config.smtp_timeout + Duration::from_secs(5)),
             worker,
             drain_timeout: config.drain_timeout,
             db,

@@ -9,8 +9,8 @@ use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger}
 use lettre::message::Mailbox;
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Statement, sea_query::Expr,
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
+    sea_query::Expr,
 };
 use secrecy::SecretString;
 use tokio::{
@@ -18,12 +18,15 @@ use tokio::{
     task::JoinSet,
 };
 
+use dialin_common::sealed::SealedPayload;
+
 use crate::{
     email::{self, Details},
     entity::{delivery, tenant_policy},
     gate::{self, Verdict},
     mail::{self, Mailer, SendError},
     policy,
+    supersede::{self, EmailIdentity},
 };
 
 /// How often an idle worker looks for due retries and expired leases.
@@ -42,12 +45,8 @@ impl RetryPolicy {
     /// Wait before attempt `attempts + 1`: doubling from `initial`, capped at
     /// `max`, spread by ±20 % so that a burst of failures does not retry in step.
     pub fn delay(&self, attempts: u32) -> Duration {
-        let exponential = self
-            .initial
-            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-        exponential
-            .min(self.max)
-            .mul_f64(0.8 + 0.4 * rand::random::<f64>())
+        let exponential = self.initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        exponential.min(self.max).mul_f64(0.8 + 0.4 * rand::random::<f64>())
     }
 }
 
@@ -68,6 +67,8 @@ enum Outcome {
     /// Transient: try again later (or give up past the horizon).
     Retry(String),
     Failed(String),
+    /// A newer email for the user replaces this one.
+    Superseded(String),
     /// Superseded or otherwise decided after it was claimed: leave it be.
     AlreadyDecided,
 }
@@ -129,15 +130,8 @@ impl DeliveryWorker {
                  RETURNING *"
             }
         };
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql,
-            [lease_until.into(), now.into(), limit.into()],
-        );
-        let mut claimed = delivery::Entity::find()
-            .from_raw_sql(statement)
-            .all(&self.db)
-            .await?;
+        let statement = Statement::from_sql_and_values(backend, sql, [lease_until.into(), now.into(), limit.into()]);
+        let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&self.db).await?;
         claimed.sort_by_key(|delivery| delivery.created_at);
         Ok(claimed)
     }
@@ -145,9 +139,7 @@ impl DeliveryWorker {
     async fn process(&self, delivery: delivery::Model) {
         let outcome = match self.attempt(&delivery).await {
             Ok(outcome) => outcome,
-            Err(error) => {
-                Outcome::Retry(format!("notifier database error before sending: {error}"))
-            }
+            Err(error) => Outcome::Retry(format!("notifier database error before sending: {error}")),
         };
         if let Err(error) = self.record(&delivery, outcome).await {
             tracing::warn!(delivery_id = delivery.delivery_id, %error, "cannot record the outcome; the claim will expire and the delivery be retried");
@@ -166,6 +158,16 @@ impl DeliveryWorker {
             return Ok(Outcome::AlreadyDecided);
         }
         let trigger = Trigger::from_str_name(&delivery.trigger).unwrap_or(Trigger::Automatic);
+        let identity = EmailIdentity {
+            tenant_id: &delivery.tenant_id,
+            user_id: &delivery.user_id,
+            kind: EmailKind::from_str_name(&delivery.kind).unwrap_or_default(),
+            trigger,
+            occurred_at: delivery.occurred_at,
+        };
+        if let Some(reason) = supersede::newer_replacement(&self.db, &identity).await? {
+            return Ok(Outcome::Superseded(reason));
+        }
         let policy = policy::current(&self.db, &delivery.tenant_id).await?;
         if let Verdict::Suppress(reason) = gate::before_send(trigger, &policy) {
             return Ok(Outcome::Suppressed(reason));
@@ -174,20 +176,14 @@ impl DeliveryWorker {
             Ok(message) => message,
             Err(reason) => return Ok(Outcome::Failed(reason)),
         };
-        Ok(
-            match self.mailer.send(&delivery.delivery_id, &message).await {
-                Ok(()) => Outcome::Sent,
-                Err(SendError::Transient(reason)) => Outcome::Retry(reason),
-                Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
-            },
-        )
+        Ok(match self.mailer.send(&delivery.delivery_id, &message).await {
+            Ok(()) => Outcome::Sent,
+            Err(SendError::Transient(reason)) => Outcome::Retry(reason),
+            Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
+        })
     }
 
-    fn compose(
-        &self,
-        delivery: &delivery::Model,
-        policy: &tenant_policy::Model,
-    ) -> Result<lettre::Message, String> {
+    fn compose(&self, delivery: &delivery::Model, policy: &tenant_policy::Model) -> Result<lettre::Message, String> {
         let kind = EmailKind::from_str_name(&delivery.kind).unwrap_or_default();
         let payload = delivery
             .payload
@@ -201,8 +197,8 @@ impl DeliveryWorker {
             toll_number: conference.toll_number,
             toll_free_number: conference.toll_free_number,
         };
-        let rendered = email::render(kind, &delivery.recipient_name, &details, pin.as_ref())
-            .map_err(|error| error.to_string())?;
+        let rendered =
+            email::render(kind, &delivery.recipient_name, &details, pin.as_ref()).map_err(|error| error.to_string())?;
         let from = if policy.send_email_from_override {
             let address = policy
                 .send_email_from_address
@@ -217,8 +213,7 @@ impl DeliveryWorker {
             .parse()
             .map_err(|error| format!("the recipient address is invalid: {error}"))?;
         let to = Mailbox::new(Some(delivery.recipient_name.clone()), to_address);
-        mail::build_message(&delivery.delivery_id, from, to, rendered)
-            .map_err(|error| error.to_string())
+        mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
     }
 
     async fn record(&self, delivery: &delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
@@ -229,15 +224,17 @@ impl DeliveryWorker {
             .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
             .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64));
         let final_state = |status: DeliveryStatus, reason: String| {
+            // The PIN is erased once the delivery is decided. A failed email
+            // keeps the rest of its content, for RetryDelivery; no other
+            // final state is ever sent, so it keeps nothing.
+            let kept = (status == DeliveryStatus::Failed)
+                .then(|| without_pin(delivery))
+                .flatten();
             update
                 .clone()
                 .col_expr(delivery::Column::Status, Expr::value(status.as_str_name()))
                 .col_expr(delivery::Column::Reason, Expr::value(reason))
-                // The PIN is erased once the delivery is decided.
-                .col_expr(
-                    delivery::Column::Payload,
-                    Expr::value(Option::<Vec<u8>>::None),
-                )
+                .col_expr(delivery::Column::Payload, Expr::value(kept.map(|payload| payload.0)))
         };
         let (update, status) = match outcome {
             Outcome::AlreadyDecided => return Ok(()),
@@ -251,17 +248,19 @@ impl DeliveryWorker {
                 final_state(DeliveryStatus::Suppressed, reason),
                 DeliveryStatus::Suppressed,
             ),
+            Outcome::Superseded(reason) => (
+                final_state(DeliveryStatus::Superseded, reason),
+                DeliveryStatus::Superseded,
+            ),
             Outcome::Failed(reason) => (
-                final_state(DeliveryStatus::Failed, reason)
-                    .col_expr(delivery::Column::Attempts, Expr::value(attempts)),
+                final_state(DeliveryStatus::Failed, reason).col_expr(delivery::Column::Attempts, Expr::value(attempts)),
                 DeliveryStatus::Failed,
             ),
             Outcome::Retry(reason) => {
                 let delay = self.retry.delay(attempts.unsigned_abs());
-                let next_attempt_at =
-                    now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                let horizon_ends = delivery.created_at
-                    + i64::try_from(self.retry.horizon.as_millis()).unwrap_or(i64::MAX / 2);
+                let next_attempt_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                let horizon_ends =
+                    delivery.created_at + i64::try_from(self.retry.horizon.as_millis()).unwrap_or(i64::MAX / 2);
                 if next_attempt_at > horizon_ends {
                     let reason = format!(
                         "gave up after {attempts} attempts over {:?}: {reason}",
@@ -277,15 +276,10 @@ impl DeliveryWorker {
                     (
                         update
                             .col_expr(delivery::Column::Attempts, Expr::value(attempts))
-                            .col_expr(
-                                delivery::Column::NextAttemptAt,
-                                Expr::value(next_attempt_at),
-                            )
+                            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_attempt_at))
                             .col_expr(
                                 delivery::Column::Reason,
-                                Expr::value(format!(
-                                    "attempt {attempts} failed, will retry: {reason}"
-                                )),
+                                Expr::value(format!("attempt {attempts} failed, will retry: {reason}")),
                             ),
                         DeliveryStatus::Pending,
                     )
@@ -303,6 +297,13 @@ impl DeliveryWorker {
         }
         Ok(())
     }
+}
+
+/// The stored content with its PIN cleared (`None` when there is none).
+fn without_pin(delivery: &delivery::Model) -> Option<SealedPayload> {
+    let mut conference = Conference::decode(delivery.payload.as_ref()?.0.as_slice()).ok()?;
+    conference.pin.clear();
+    Some(SealedPayload(conference.encode_to_vec()))
 }
 
 #[cfg(test)]

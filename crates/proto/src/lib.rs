@@ -13,7 +13,6 @@ pub mod notifier {
 }
 
 /// Encoded `FileDescriptorSet` of every dialin proto (and its imports), for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/dialin_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dialin_descriptor.bin"));
 
 mod redact;

@@ -6,11 +6,7 @@ use std::fmt;
 use crate::{notifier::v1::Conference, settings::v1 as settings};
 
 fn pin_state(pin: &str) -> &'static str {
-    if pin.is_empty() {
-        "<none>"
-    } else {
-        "<redacted>"
-    }
+    if pin.is_empty() { "<none>" } else { "<redacted>" }
 }
 
 impl fmt::Debug for Conference {

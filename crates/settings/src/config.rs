@@ -13,11 +13,7 @@ use dialin_common::duration::parse as parse_duration;
 )]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(
-        long,
-        env = "DIALIN_SETTINGS_LISTEN",
-        default_value = "127.0.0.1:50051"
-    )]
+    #[arg(long, env = "DIALIN_SETTINGS_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
@@ -30,11 +26,7 @@ pub struct Config {
     pub database_url: String,
 
     /// Where the notifier service listens.
-    #[arg(
-        long,
-        env = "DIALIN_NOTIFIER_URL",
-        default_value = "http://127.0.0.1:50052"
-    )]
+    #[arg(long, env = "DIALIN_NOTIFIER_URL", default_value = "http://127.0.0.1:50052")]
     pub notifier_url: String,
 
     /// File holding the key (64 hex digits) that PINs are hashed with. Unset: a key is

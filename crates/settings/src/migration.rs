@@ -119,6 +119,17 @@ impl MigrationTrait for CreateTables {
                     .to_owned(),
             )
             .await?;
+        // Who may dispatch: one replica at a time, so events leave in order.
+        manager
+            .create_table(
+                Table::create()
+                    .table("outbox_dispatcher")
+                    .col(string("name").primary_key())
+                    .col(string("holder"))
+                    .col(big_integer("lease_until"))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()

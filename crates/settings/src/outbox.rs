@@ -2,6 +2,12 @@
 //! that causes it, and a dispatcher hands events to the notifier in order, with
 //! retries, deleting each once the notifier has it. The admin's call never
 //! waits for the notifier; the notifier being down only delays the email.
+//!
+//! With several replicas, one dispatches at a time: it holds a lease in the
+//! `outbox_dispatcher` table and renews it as it works; if it dies, another
+//! takes over when the lease runs out. Order is kept, and an event handed over
+//! twice (a crash between `Notify` and the delete) is harmless: `Notify` is
+//! idempotent on `event_id`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,8 +17,8 @@ use dialin_proto::notifier::v1::{
 };
 use prost::Message;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use tokio::sync::{Notify, watch};
 use tonic::{Code, transport::Channel};
@@ -29,6 +35,8 @@ const BATCH: u64 = 100;
 /// replica's rows, or a wake-up lost to a crash).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the dispatcher lease lasts unless renewed.
+const LEASE: Duration = Duration::from_secs(15);
 
 /// Wakes the dispatcher after a commit that added events.
 #[derive(Clone, Default)]
@@ -40,10 +48,7 @@ impl OutboxSignal {
     }
 }
 
-pub async fn enqueue_notify(
-    conn: &impl ConnectionTrait,
-    event: &NotifyRequest,
-) -> Result<(), sea_orm::DbErr> {
+pub async fn enqueue_notify(conn: &impl ConnectionTrait, event: &NotifyRequest) -> Result<(), sea_orm::DbErr> {
     insert(conn, &event.tenant_id, TOPIC_NOTIFY, event.encode_to_vec()).await
 }
 
@@ -51,13 +56,7 @@ pub async fn enqueue_policy(
     conn: &impl ConnectionTrait,
     policy: &PutTenantPolicyRequest,
 ) -> Result<(), sea_orm::DbErr> {
-    insert(
-        conn,
-        &policy.tenant_id,
-        TOPIC_POLICY,
-        policy.encode_to_vec(),
-    )
-    .await
+    insert(conn, &policy.tenant_id, TOPIC_POLICY, policy.encode_to_vec()).await
 }
 
 async fn insert(
@@ -86,6 +85,8 @@ async fn insert(
 /// Hands outbox rows to the notifier, oldest first.
 pub struct Dispatcher {
     pub db: DatabaseConnection,
+    /// This process, as the holder of the dispatcher lease.
+    pub instance: String,
     pub notifier: NotifierServiceClient<Channel>,
     pub signal: OutboxSignal,
     pub max_backoff: Duration,
@@ -102,7 +103,12 @@ enum Outcome {
 impl Dispatcher {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            let pause = match self.dispatch_due().await {
+            let turn = match self.take_lease().await {
+                Ok(true) => self.dispatch_due().await,
+                Ok(false) => Ok(Some(IDLE_POLL)),
+                Err(error) => Err(error),
+            };
+            let pause = match turn {
                 Ok(Some(pause)) => pause,
                 Ok(None) => continue,
                 Err(error) => {
@@ -131,7 +137,14 @@ impl Dispatcher {
             return Ok(Some(IDLE_POLL));
         }
         let full_batch = rows.len() as u64 == BATCH;
+        let mut lease_taken = tokio::time::Instant::now();
         for row in rows {
+            if lease_taken.elapsed() > LEASE / 3 {
+                if !self.take_lease().await? {
+                    return Ok(Some(IDLE_POLL));
+                }
+                lease_taken = tokio::time::Instant::now();
+            }
             // Events of a tenant must reach the notifier in order (a policy
             // change before the events made under it), so the head of the line
             // waits out its backoff instead of being overtaken.
@@ -151,14 +164,44 @@ impl Dispatcher {
                 }
                 Outcome::Refused(error) => {
                     tracing::error!(outbox_id = row.id, %error, "outbox: notifier refused the event; parked as dead");
+                    let payload = without_pin(&row);
                     let mut dead: outbox::ActiveModel = row.into();
                     dead.dead = Set(true);
+                    dead.payload = Set(payload);
                     dead.last_error = Set(error);
                     dead.update(&self.db).await?;
                 }
             }
         }
         Ok(if full_batch { None } else { Some(IDLE_POLL) })
+    }
+
+    /// Takes or renews the dispatcher lease; false while another replica holds it.
+    async fn take_lease(&self) -> Result<bool, sea_orm::DbErr> {
+        let now = now_millis();
+        let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX / 2);
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => {
+                "INSERT INTO outbox_dispatcher (name, holder, lease_until) VALUES ('outbox', $1, $2)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
+                 WHERE outbox_dispatcher.holder = $1 OR outbox_dispatcher.lease_until < $3"
+            }
+            _ => {
+                "INSERT INTO outbox_dispatcher (name, holder, lease_until) VALUES ('outbox', ?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
+                 WHERE outbox_dispatcher.holder = ?1 OR outbox_dispatcher.lease_until < ?3"
+            }
+        };
+        let result = self
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [self.instance.clone().into(), until.into(), now.into()],
+            ))
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn deliver(&mut self, row: &outbox::Model) -> Outcome {
@@ -194,18 +237,25 @@ impl Dispatcher {
         capped + capped.mul_f64(rand::random::<f64>() * 0.25)
     }
 
-    async fn reschedule(
-        &self,
-        row: outbox::Model,
-        backoff: Duration,
-        error: String,
-    ) -> Result<(), sea_orm::DbErr> {
+    async fn reschedule(&self, row: outbox::Model, backoff: Duration, error: String) -> Result<(), sea_orm::DbErr> {
         let attempts = row.attempts.saturating_add(1);
         let mut retry: outbox::ActiveModel = row.into();
         retry.attempts = Set(attempts);
-        retry.next_attempt_at =
-            Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
+        retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
         retry.last_error = Set(error);
         retry.update(&self.db).await.map(drop)
+    }
+}
+
+/// A refused event is kept for diagnosis, but not its PIN.
+fn without_pin(row: &outbox::Model) -> SealedPayload {
+    match NotifyRequest::decode(row.payload.0.as_slice()) {
+        Ok(mut event) if row.topic == TOPIC_NOTIFY => {
+            if let Some(conference) = event.conference.as_mut() {
+                conference.pin.clear();
+            }
+            SealedPayload(event.encode_to_vec())
+        }
+        _ => row.payload.clone(),
     }
 }

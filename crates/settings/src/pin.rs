@@ -33,15 +33,9 @@ impl std::fmt::Debug for PinKey {
 #[derive(Debug, thiserror::Error)]
 pub enum PinKeyError {
     #[error("cannot read the PIN key file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write a new PIN key file {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("the PIN key file {path} must hold exactly 64 hex digits (32 bytes)")]
     Malformed { path: PathBuf },
 }
@@ -59,11 +53,9 @@ impl PinKey {
         }
         let mut key = [0u8; 32];
         rand::rng().fill(&mut key);
-        write_private(default_path, hex::encode(key).as_bytes()).map_err(|source| {
-            PinKeyError::Write {
-                path: default_path.to_owned(),
-                source,
-            }
+        write_private(default_path, hex::encode(key).as_bytes()).map_err(|source| PinKeyError::Write {
+            path: default_path.to_owned(),
+            source,
         })?;
         tracing::warn!(
             path = %default_path.display(),
@@ -77,17 +69,14 @@ impl PinKey {
             path: path.to_owned(),
             source,
         })?;
-        let malformed = || PinKeyError::Malformed {
-            path: path.to_owned(),
-        };
+        let malformed = || PinKeyError::Malformed { path: path.to_owned() };
         let bytes = hex::decode(text.trim()).map_err(|_| malformed())?;
         Ok(Self(bytes.try_into().map_err(|_| malformed())?))
     }
 
     /// The stored form of a PIN, scoped to the tenant so equal PINs hash apart.
     pub fn hash(&self, tenant_id: &str, pin: &SecretString) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
         mac.update(tenant_id.as_bytes());
         mac.update(&[0]);
         mac.update(pin.expose_secret().as_bytes());
@@ -122,9 +111,8 @@ mod tests {
 
     #[test]
     fn pins_vary() {
-        let pins: std::collections::HashSet<String> = (0..50)
-            .map(|_| generate(12).expose_secret().to_owned())
-            .collect();
+        let pins: std::collections::HashSet<String> =
+            (0..50).map(|_| generate(12).expose_secret().to_owned()).collect();
         assert!(
             pins.len() > 45,
             "50 twelve-digit PINs gave only {} distinct",
@@ -142,10 +130,7 @@ mod tests {
         assert_eq!(key.hash("t", &pin), reloaded.hash("t", &pin));
         assert_ne!(key.hash("t", &pin), other.hash("t", &pin));
         assert_ne!(key.hash("t", &pin), key.hash("u", &pin));
-        assert_ne!(
-            key.hash("t", &pin),
-            key.hash("t", &SecretString::from("12346"))
-        );
+        assert_ne!(key.hash("t", &pin), key.hash("t", &SecretString::from("12346")));
         assert!(!key.hash("t", &pin).contains("12345"));
         assert_eq!(format!("{key:?}"), "PinKey(..)");
         std::fs::remove_dir_all(dir).unwrap();

@@ -34,10 +34,7 @@ pub enum StartupError {
     #[error(transparent)]
     PinKey(#[from] PinKeyError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
@@ -66,9 +63,7 @@ impl Application {
             .tcp_nodelay(true)
             .connect_lazy();
         let db = database::connect(&config.database_url).await?;
-        Migrator::up(&db, None)
-            .await
-            .map_err(StartupError::Migrate)?;
+        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
         let pin_key = PinKey::load(
             config.pin_key_file.as_deref(),
             &default_pin_key_path(&config.database_url),
@@ -80,16 +75,18 @@ impl Application {
             None => None,
         };
         let signal = OutboxSignal::default();
+        let notifier = NotifierServiceClient::new(notifier);
         let dispatcher = Dispatcher {
             db: db.clone(),
-            notifier: NotifierServiceClient::new(notifier),
+            instance: uuid::Uuid::new_v4().to_string(),
+            notifier: notifier.clone(),
             signal: signal.clone(),
             max_backoff: config.outbox_max_backoff,
         };
         Ok(Self {
             listener,
             health_listener,
-            api: SettingsApi::new(db.clone(), pin_key, signal),
+            api: SettingsApi::new(db.clone(), pin_key, signal, notifier),
             dispatcher,
             drain_timeout: config.drain_timeout,
             db,
@@ -136,9 +133,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
 /// Beside the SQLite file; for PostgreSQL, under `./var/`.
 fn default_pin_key_path(database_url: &str) -> PathBuf {
     match database::sqlite_path(database_url) {
-        Some(path) if path != ":memory:" && !path.is_empty() => {
-            PathBuf::from(format!("{path}.pin-key"))
-        }
+        Some(path) if path != ":memory:" && !path.is_empty() => PathBuf::from(format!("{path}.pin-key")),
         _ => PathBuf::from("var/settings.pin-key"),
     }
 }

@@ -64,25 +64,16 @@ async fn malformed_input_is_invalid_argument() {
         "user_id",
     );
     assert_status(
-        s.assign_license(licence(&"x".repeat(129), "u@example.com", "U"))
-            .await,
+        s.assign_license(licence(&"x".repeat(129), "u@example.com", "U")).await,
         Code::InvalidArgument,
         "user_id",
     );
     let mut empty_tenant = licence("u", "u@example.com", "U");
     empty_tenant.tenant_id = String::new();
-    assert_status(
-        s.assign_license(empty_tenant).await,
-        Code::InvalidArgument,
-        "tenant_id",
-    );
+    assert_status(s.assign_license(empty_tenant).await, Code::InvalidArgument, "tenant_id");
     let mut bad_locale = licence("u", "u@example.com", "U");
     bad_locale.locale = Some("fr_FR".into());
-    assert_status(
-        s.assign_license(bad_locale).await,
-        Code::InvalidArgument,
-        "locale",
-    );
+    assert_status(s.assign_license(bad_locale).await, Code::InvalidArgument, "locale");
 
     for number in ["4255550100", "+1 425 555 0100", "+0123456789", "+12"] {
         let result = s
@@ -149,9 +140,7 @@ async fn malformed_input_is_invalid_argument() {
         .await;
     assert_status(stale, Code::Aborted, "version 2");
     let current = s
-        .get_tenant_settings(settings::GetTenantSettingsRequest {
-            tenant_id: "t".into(),
-        })
+        .get_tenant_settings(settings::GetTenantSettingsRequest { tenant_id: "t".into() })
         .await
         .unwrap()
         .into_inner();
@@ -194,11 +183,7 @@ async fn unknown_users_and_foreign_numbers() {
             toll_free_number: None,
         })
         .await;
-    assert_status(
-        not_on_bridge,
-        Code::FailedPrecondition,
-        "not a TOLL service number",
-    );
+    assert_status(not_on_bridge, Code::FailedPrecondition, "not a TOLL service number");
     let wrong_type = s
         .set_default_numbers(settings::SetDefaultNumbersRequest {
             tenant_id: "t".into(),
@@ -216,9 +201,7 @@ async fn unknown_users_and_foreign_numbers() {
         "+33170000000",
     );
 
-    let already = s
-        .assign_license(licence("ida", "ida@example.com", "Ida"))
-        .await;
+    let already = s.assign_license(licence("ida", "ida@example.com", "Ida")).await;
     assert_status(already, Code::FailedPrecondition, "already holds a licence");
     let third_party_without_name = s
         .set_provider(settings::SetProviderRequest {
@@ -228,11 +211,7 @@ async fn unknown_users_and_foreign_numbers() {
             provider_name: String::new(),
         })
         .await;
-    assert_status(
-        third_party_without_name,
-        Code::InvalidArgument,
-        "provider_name",
-    );
+    assert_status(third_party_without_name, Code::InvalidArgument, "provider_name");
     s.remove_license(settings::RemoveLicenseRequest {
         tenant_id: "t".into(),
         user_id: "ida".into(),

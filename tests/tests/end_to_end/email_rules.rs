@@ -15,12 +15,8 @@ async fn welcome_carries_conference_id_numbers_and_pin() {
     let app = TestApp::start().await;
     let mut clients = app.clients().await;
     clients.add_number("t", TOLL, NumberType::Toll, "US").await;
-    clients
-        .add_number("t", TOLL_FR, NumberType::Toll, "FR")
-        .await;
-    clients
-        .add_number("t", TOLL_FREE, NumberType::TollFree, "US")
-        .await;
+    clients.add_number("t", TOLL_FR, NumberType::Toll, "FR").await;
+    clients.add_number("t", TOLL_FREE, NumberType::TollFree, "US").await;
 
     let response = clients
         .settings
@@ -76,17 +72,10 @@ async fn pin_reset_conference_id_reset_and_number_changes() {
     let mut clients = app.clients().await;
     clients.add_number("t", TOLL, NumberType::Toll, "US").await;
     clients.long_pins("t").await;
-    clients
-        .add_number("t", TOLL_FR, NumberType::Toll, "FR")
-        .await;
-    clients
-        .add_number("t", TOLL_FREE, NumberType::TollFree, "")
-        .await;
+    clients.add_number("t", TOLL_FR, NumberType::Toll, "FR").await;
+    clients.add_number("t", TOLL_FREE, NumberType::TollFree, "").await;
     let (user, first_pin) = clients.license("t", "ann").await;
-    assert_eq!(
-        user.toll_number, TOLL,
-        "no usage location: the first toll number"
-    );
+    assert_eq!(user.toll_number, TOLL, "no usage location: the first toll number");
 
     let reset = clients
         .settings
@@ -108,10 +97,7 @@ async fn pin_reset_conference_id_reset_and_number_changes() {
         .await
         .unwrap()
         .into_inner();
-    assert_ne!(
-        reset_id.conference_id, user.conference_id,
-        "the old ID stops working"
-    );
+    assert_ne!(reset_id.conference_id, user.conference_id, "the old ID stops working");
     let renumbered = clients
         .settings
         .set_default_numbers(settings::SetDefaultNumbersRequest {
@@ -124,10 +110,7 @@ async fn pin_reset_conference_id_reset_and_number_changes() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        (
-            renumbered.toll_number.as_str(),
-            renumbered.toll_free_number.as_str()
-        ),
+        (renumbered.toll_number.as_str(), renumbered.toll_free_number.as_str()),
         (TOLL_FR, TOLL_FREE)
     );
 
@@ -160,11 +143,12 @@ async fn pin_reset_conference_id_reset_and_number_changes() {
             "SETTINGS_CHANGED lacks {value}"
         );
     }
-    for settings_email in app.smtp.received().iter().filter(|e| {
-        deliveries[2..]
-            .iter()
-            .any(|d| d.delivery_id == e.delivery_id())
-    }) {
+    for settings_email in app
+        .smtp
+        .received()
+        .iter()
+        .filter(|e| deliveries[2..].iter().any(|d| d.delivery_id == e.delivery_id()))
+    {
         assert!(
             !settings_email.mentions(&first_pin) && !settings_email.mentions(&new_pin),
             "a PIN in SETTINGS_CHANGED"
@@ -257,10 +241,7 @@ async fn licence_provider_changes_and_removal_walk_through_the_kinds_in_order() 
             }
             other => panic!("unexpected {other:?}: {delivery:?}"),
         }
-        if let Some(email) = received
-            .first()
-            .filter(|_| delivery.kind() == EmailKind::Disabled)
-        {
+        if let Some(email) = received.first().filter(|_| delivery.kind() == EmailKind::Disabled) {
             assert!(
                 !email.mentions(&first_pin) && !email.mentions(&back.pin),
                 "a PIN in DISABLED"
@@ -284,9 +265,7 @@ async fn bulk_number_replacement_emails_each_affected_user() {
     let app = TestApp::start().await;
     let mut clients = app.clients().await;
     clients.add_number("t", TOLL, NumberType::Toll, "US").await;
-    clients
-        .add_number("t", TOLL_FR, NumberType::Toll, "FR")
-        .await;
+    clients.add_number("t", TOLL_FR, NumberType::Toll, "FR").await;
     for user in ["u1", "u2", "u3"] {
         clients.license("t", user).await;
     }
@@ -337,9 +316,7 @@ async fn manual_conference_info_goes_without_pin_to_the_chosen_address() {
     let mut clients = app.clients().await;
     clients.add_number("t", TOLL, NumberType::Toll, "US").await;
     clients.long_pins("t").await;
-    clients
-        .add_number("t", TOLL_FREE, NumberType::TollFree, "US")
-        .await;
+    clients.add_number("t", TOLL_FREE, NumberType::TollFree, "US").await;
     let (user, pin) = clients.license("t", "cy").await;
     let sent = clients
         .settings
@@ -354,10 +331,7 @@ async fn manual_conference_info_goes_without_pin_to_the_chosen_address() {
     let email = app.smtp.wait_for(&sent.delivery_id).await;
     assert_eq!(email.envelope_to, vec!["assistant@example.com"]);
     assert!(email.text.contains(&user.conference_id) && email.text.contains(TOLL));
-    assert!(
-        !email.mentions(&pin),
-        "CONFERENCE_INFO must never carry the PIN"
-    );
+    assert!(!email.mentions(&pin), "CONFERENCE_INFO must never carry the PIN");
     let delivery = clients
         .notifier
         .get_delivery(dialin_proto::notifier::v1::GetDeliveryRequest {
@@ -368,11 +342,7 @@ async fn manual_conference_info_goes_without_pin_to_the_chosen_address() {
         .into_inner();
     assert_eq!(
         (delivery.kind(), delivery.trigger(), delivery.status()),
-        (
-            EmailKind::ConferenceInfo,
-            Trigger::Manual,
-            DeliveryStatus::Sent
-        )
+        (EmailKind::ConferenceInfo, Trigger::Manual, DeliveryStatus::Sent)
     );
     app.stop().await;
 }
@@ -401,8 +371,7 @@ async fn sender_override_and_pin_length() {
     let deliveries = clients.settled_deliveries("t", "dee", 1).await;
     let email = app.smtp.wait_for(&deliveries[0].delivery_id).await;
     assert!(
-        email.from.contains("Contoso Meetings")
-            && email.from.contains("conferencing@contoso.example"),
+        email.from.contains("Contoso Meetings") && email.from.contains("conferencing@contoso.example"),
         "{}",
         email.from
     );
@@ -427,11 +396,7 @@ async fn sender_override_and_pin_length() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        reset.pin.len(),
-        4,
-        "a new length applies to PINs generated afterwards"
-    );
+    assert_eq!(reset.pin.len(), 4, "a new length applies to PINs generated afterwards");
     let deliveries = clients.settled_deliveries("t", "dee", 2).await;
     let email = app.smtp.wait_for(&deliveries[1].delivery_id).await;
     assert!(

@@ -19,9 +19,7 @@ async fn switch_off_suppresses_every_automatic_kind_but_not_the_manual_send() {
     let app = TestApp::start().await;
     let mut clients = app.clients().await;
     clients.add_number("t", TOLL, NumberType::Toll, "US").await;
-    clients
-        .add_number("t", TOLL_2, NumberType::Toll, "US")
-        .await;
+    clients.add_number("t", TOLL_2, NumberType::Toll, "US").await;
     clients.long_pins("t").await;
     let off = clients.set_switch("t", false).await;
     assert!(!off.automatically_send_emails_to_users);
@@ -89,11 +87,7 @@ async fn switch_off_suppresses_every_automatic_kind_but_not_the_manual_send() {
             assert_eq!(delivery.status(), DeliveryStatus::Sent);
             assert_eq!(delivery.delivery_id, manual.delivery_id);
         } else {
-            assert_eq!(
-                delivery.status(),
-                DeliveryStatus::Suppressed,
-                "{delivery:?}"
-            );
+            assert_eq!(delivery.status(), DeliveryStatus::Suppressed, "{delivery:?}");
             assert!(
                 delivery.reason.contains("switched off"),
                 "reason: {:?}",
@@ -102,11 +96,7 @@ async fn switch_off_suppresses_every_automatic_kind_but_not_the_manual_send() {
         }
     }
     let received = app.smtp.received();
-    assert_eq!(
-        received.len(),
-        1,
-        "only the manual send leaves: {received:#?}"
-    );
+    assert_eq!(received.len(), 1, "only the manual send leaves: {received:#?}");
     assert_eq!(received[0].delivery_id(), manual.delivery_id);
     assert!(!received[0].mentions(&welcome_pin) && !received[0].mentions(&reset.pin));
 
@@ -121,8 +111,7 @@ async fn switch_off_suppresses_every_automatic_kind_but_not_the_manual_send() {
     assert!(
         eve_after
             .iter()
-            .all(|d| d.kind() == EmailKind::ConferenceInfo
-                || d.status() == DeliveryStatus::Suppressed)
+            .all(|d| d.kind() == EmailKind::ConferenceInfo || d.status() == DeliveryStatus::Suppressed)
     );
     assert_eq!(
         app.smtp.received().len(),
@@ -194,12 +183,7 @@ async fn self_service_reset_and_no_op_changes_send_nothing() {
     app.stop().await;
 }
 
-fn direct_event(
-    event_id: &str,
-    kind: EmailKind,
-    trigger: Trigger,
-    pin: &str,
-) -> notifier::NotifyRequest {
+fn direct_event(event_id: &str, kind: EmailKind, trigger: Trigger, pin: &str) -> notifier::NotifyRequest {
     notifier::NotifyRequest {
         event_id: event_id.into(),
         tenant_id: "direct".into(),
@@ -230,23 +214,13 @@ async fn the_notifier_gates_whoever_calls_it_and_sends_each_event_once() {
     // A repeated event_id answers as the first time and sends once.
     let first = clients
         .notifier
-        .notify(direct_event(
-            "e-1",
-            EmailKind::PinReset,
-            Trigger::Automatic,
-            "24680",
-        ))
+        .notify(direct_event("e-1", EmailKind::PinReset, Trigger::Automatic, "24680"))
         .await
         .unwrap()
         .into_inner();
     let again = clients
         .notifier
-        .notify(direct_event(
-            "e-1",
-            EmailKind::PinReset,
-            Trigger::Automatic,
-            "24680",
-        ))
+        .notify(direct_event("e-1", EmailKind::PinReset, Trigger::Automatic, "24680"))
         .await
         .unwrap()
         .into_inner();
@@ -293,31 +267,19 @@ async fn the_notifier_gates_whoever_calls_it_and_sends_each_event_once() {
     let mut ahead = direct_event("e-3", EmailKind::PinReset, Trigger::Automatic, "13579");
     ahead.policy_version = 9;
     let refused = clients.notifier.notify(ahead).await.unwrap_err();
-    assert_eq!(
-        refused.code(),
-        tonic::Code::FailedPrecondition,
-        "{refused:?}"
-    );
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
 
     // A manual send is not gated.
     let manual = clients
         .notifier
-        .notify(direct_event(
-            "e-4",
-            EmailKind::ConferenceInfo,
-            Trigger::Manual,
-            "",
-        ))
+        .notify(direct_event("e-4", EmailKind::ConferenceInfo, Trigger::Manual, ""))
         .await
         .unwrap()
         .into_inner();
     app.smtp.wait_for(&manual.delivery_id).await;
     let deliveries = clients.settled_deliveries("direct", "gus", 3).await;
     assert_eq!(
-        deliveries
-            .iter()
-            .filter(|d| d.status() == DeliveryStatus::Sent)
-            .count(),
+        deliveries.iter().filter(|d| d.status() == DeliveryStatus::Sent).count(),
         2
     );
     assert_eq!(

@@ -12,9 +12,7 @@ use dialin_tests::TestApp;
 async fn users_and_deliveries_page_without_gaps_or_repeats() {
     let app = TestApp::start().await;
     let mut clients = app.clients().await;
-    clients
-        .add_number("t", "+14255550100", NumberType::Toll, "US")
-        .await;
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
     for index in 0..7 {
         clients.license("t", &format!("user-{index}")).await;
     }
@@ -111,20 +109,12 @@ async fn a_permanent_smtp_refusal_is_failed_with_the_servers_reply() {
         .start()
         .await;
     let mut clients = app.clients().await;
-    clients
-        .add_number("t", "+14255550100", NumberType::Toll, "US")
-        .await;
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
     clients.license("t", "kim").await;
     let deliveries = clients.settled_deliveries("t", "kim", 1).await;
-    assert_eq!(
-        deliveries[0].status(),
-        DeliveryStatus::Failed,
-        "{:?}",
-        deliveries[0]
-    );
+    assert_eq!(deliveries[0].status(), DeliveryStatus::Failed, "{:?}", deliveries[0]);
     assert!(
-        deliveries[0].reason.contains("550")
-            && deliveries[0].reason.contains("mailbox unavailable"),
+        deliveries[0].reason.contains("550") && deliveries[0].reason.contains("mailbox unavailable"),
         "{}",
         deliveries[0].reason
     );

@@ -10,9 +10,7 @@ use dialin_tests::TestApp;
 async fn changes_made_while_the_notifier_is_down_are_emailed_once_when_it_starts() {
     let mut app = TestApp::builder().notifier_starts_later().start().await;
     let mut clients = app.clients().await;
-    clients
-        .add_number("t", "+14255550100", NumberType::Toll, "US")
-        .await;
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
     clients.long_pins("t").await;
     let mut pins = Vec::new();
     for user in ["a", "b", "c"] {
@@ -49,10 +47,7 @@ async fn changes_made_while_the_notifier_is_down_are_emailed_once_when_it_starts
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), received.len(), "an email arrived twice");
-    let sent = ["a", "b"].len()
-        + c.iter()
-            .filter(|d| d.status() == DeliveryStatus::Sent)
-            .count();
+    let sent = ["a", "b"].len() + c.iter().filter(|d| d.status() == DeliveryStatus::Sent).count();
     assert_eq!(received.len(), sent);
     app.stop().await;
 }

@@ -27,6 +27,9 @@ pub struct Model {
     /// When the change happened in settings (orders supersession).
     pub occurred_at: i64,
     pub created_at: i64,
+    /// When it was last queued (created, or re-queued by RetryDelivery): the
+    /// retry horizon counts from here.
+    pub queued_at: i64,
     pub sent_at: Option<i64>,
     pub next_attempt_at: i64,
     /// A sender holds the delivery until then; a crashed sender's claim expires.

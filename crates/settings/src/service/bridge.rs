@@ -2,10 +2,7 @@
 
 use dialin_common::{database::begin_write, validate};
 use dialin_proto::settings::v1::{self as pb, NumberType};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{
     SettingsApi,
@@ -16,10 +13,7 @@ use crate::{
     error::{Error, Result, check},
 };
 
-pub(super) async fn add_number(
-    api: &SettingsApi,
-    request: pb::AddServiceNumberRequest,
-) -> Result<pb::ServiceNumber> {
+pub(super) async fn add_number(api: &SettingsApi, request: pb::AddServiceNumberRequest) -> Result<pb::ServiceNumber> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::e164("number", &request.number))?;
     let number_type: NumberType = required_enum("type (TOLL or TOLL_FREE)", request.r#type)?;
@@ -75,10 +69,7 @@ pub(super) async fn list_numbers(
 }
 
 /// The tenant's service numbers, earliest added first.
-pub(super) async fn numbers_of(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-) -> Result<Vec<service_number::Model>> {
+pub(super) async fn numbers_of(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<Vec<service_number::Model>> {
     Ok(service_number::Entity::find()
         .filter(service_number::Column::TenantId.eq(tenant_id))
         .order_by_asc(service_number::Column::Id)
@@ -118,11 +109,7 @@ impl Bridge {
 
     /// The toll number a user gets: `requested` if given (and on the bridge),
     /// else the first toll number in their country, else the first toll number.
-    pub(super) fn toll_number_for(
-        &self,
-        requested: Option<&str>,
-        usage_location: &str,
-    ) -> Result<String> {
+    pub(super) fn toll_number_for(&self, requested: Option<&str>, usage_location: &str) -> Result<String> {
         if let Some(number) = requested {
             self.check("toll_number", number, NumberType::Toll)?;
             return Ok(number.to_owned());

@@ -22,10 +22,7 @@ use crate::{
     outbox, pin,
 };
 
-pub(super) async fn reset_pin(
-    api: &SettingsApi,
-    request: pb::ResetPinRequest,
-) -> Result<pb::ResetPinResponse> {
+pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -> Result<pb::ResetPinResponse> {
     let UserChange {
         txn,
         settings,
@@ -59,8 +56,7 @@ pub(super) async fn reset_conference_id(
         mut user,
     } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
-    user.conference_id =
-        Some(allocate_conference_id(&txn, &user.tenant_id, user.conference_id.as_deref()).await?);
+    user.conference_id = Some(allocate_conference_id(&txn, &user.tenant_id, user.conference_id.as_deref()).await?);
     let user = save(
         api,
         txn,
@@ -128,11 +124,7 @@ pub(super) async fn send_conference_info(
     if let Some(to_address) = request.to_address.as_deref() {
         check(validate::email("to_address", to_address))?;
     }
-    let UserChange {
-        txn,
-        settings,
-        user,
-    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
+    let UserChange { txn, settings, user } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
     // A manual send: never gated by the switch, never with the PIN.
     let event = EmailEvent {
@@ -163,15 +155,12 @@ pub(super) async fn replace_default_number(
 ) -> Result<pb::ReplaceDefaultNumberResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::e164("from_number", &request.from_number))?;
-    let number_type: NumberType =
-        required_enum("number_type (TOLL or TOLL_FREE)", request.number_type)?;
+    let number_type: NumberType = required_enum("number_type (TOLL or TOLL_FREE)", request.number_type)?;
     let txn = begin_write(&api.db).await?;
     let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    Bridge::load(&txn, &request.tenant_id).await?.check(
-        "to_number",
-        &request.to_number,
-        number_type,
-    )?;
+    Bridge::load(&txn, &request.tenant_id)
+        .await?
+        .check("to_number", &request.to_number, number_type)?;
     if request.from_number == request.to_number {
         return Ok(pb::ReplaceDefaultNumberResponse { users_updated: 0 });
     }
@@ -192,25 +181,13 @@ pub(super) async fn replace_default_number(
             NumberType::TollFree => user.toll_free_number.clone_from(&request.to_number),
             _ => user.toll_number.clone_from(&request.to_number),
         }
-        write(
-            &txn,
-            &settings,
-            false,
-            &user,
-            Some(EmailKind::SettingsChanged),
-            None,
-        )
-        .await?;
+        write(&txn, &settings, false, &user, Some(EmailKind::SettingsChanged), None).await?;
         users_updated += 1;
     }
     txn.commit().await?;
     if users_updated > 0 {
         api.outbox.wake();
     }
-    tracing::info!(
-        tenant_id = request.tenant_id,
-        users_updated,
-        "default number replaced"
-    );
+    tracing::info!(tenant_id = request.tenant_id, users_updated, "default number replaced");
     Ok(pb::ReplaceDefaultNumberResponse { users_updated })
 }

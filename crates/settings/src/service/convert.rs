@@ -75,9 +75,7 @@ pub fn user_to_pb(user: user::Model) -> pb::ConferencingUser {
         locale: user.locale,
         usage_location: user.usage_location,
         licensed: user.licensed,
-        provider: Provider::from_str_name(&user.provider)
-            .unwrap_or_default()
-            .into(),
+        provider: Provider::from_str_name(&user.provider).unwrap_or_default().into(),
         provider_name: user.provider_name,
         conference_id: user.conference_id.unwrap_or_default(),
         toll_number: user.toll_number,
@@ -127,10 +125,7 @@ impl EmailEvent<'_> {
                 conference_id: self.user.conference_id.clone().unwrap_or_default(),
                 toll_number: self.user.toll_number.clone(),
                 toll_free_number: self.user.toll_free_number.clone(),
-                pin: self
-                    .pin
-                    .map(|pin| pin.expose_secret().to_owned())
-                    .unwrap_or_default(),
+                pin: self.pin.map(|pin| pin.expose_secret().to_owned()).unwrap_or_default(),
             }),
             occurred_at: Some(time::to_timestamp(time::now_millis())),
         }

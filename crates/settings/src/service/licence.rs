@@ -8,8 +8,8 @@ use dialin_proto::{
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -29,10 +29,7 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
 const MAX_PROVIDER_NAME_LEN: usize = 128;
 
-pub(super) async fn get_user(
-    api: &SettingsApi,
-    request: pb::GetUserRequest,
-) -> Result<pb::ConferencingUser> {
+pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> Result<pb::ConferencingUser> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
     let user = user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
@@ -42,10 +39,7 @@ pub(super) async fn get_user(
     Ok(user_to_pb(user))
 }
 
-pub(super) async fn list_users(
-    api: &SettingsApi,
-    request: pb::ListUsersRequest,
-) -> Result<pb::ListUsersResponse> {
+pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest) -> Result<pb::ListUsersResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     let page_size = match request.page_size {
         0 => DEFAULT_PAGE_SIZE,
@@ -73,17 +67,11 @@ pub(super) async fn list_users(
     })
 }
 
-pub(super) async fn assign(
-    api: &SettingsApi,
-    request: pb::AssignLicenseRequest,
-) -> Result<pb::AssignLicenseResponse> {
+pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest) -> Result<pb::AssignLicenseResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
     check(validate::email("email", &request.email))?;
-    check(validate::display_name(
-        "display_name",
-        &request.display_name,
-    ))?;
+    check(validate::display_name("display_name", &request.display_name))?;
     let locale = request.locale.unwrap_or_default();
     if !locale.is_empty() {
         check(validate::locale("locale", &locale))?;
@@ -133,21 +121,14 @@ pub(super) async fn assign(
         Some(&pin),
     )
     .await?;
-    tracing::info!(
-        tenant_id = user.tenant_id,
-        user_id = user.user_id,
-        "licence assigned"
-    );
+    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence assigned");
     Ok(pb::AssignLicenseResponse {
         user: Some(user_to_pb(user)),
         pin: pin.expose_secret().to_owned(),
     })
 }
 
-pub(super) async fn remove(
-    api: &SettingsApi,
-    request: pb::RemoveLicenseRequest,
-) -> Result<pb::ConferencingUser> {
+pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest) -> Result<pb::ConferencingUser> {
     let UserChange {
         txn,
         settings,
@@ -162,11 +143,7 @@ pub(super) async fn remove(
     // A user already moved to another provider was told then; no second DISABLED.
     let kind = was_hosted.then_some(EmailKind::Disabled);
     let user = save(api, txn, &settings, false, &user, kind, None).await?;
-    tracing::info!(
-        tenant_id = user.tenant_id,
-        user_id = user.user_id,
-        "licence removed"
-    );
+    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence removed");
     Ok(user_to_pb(user))
 }
 
@@ -174,8 +151,7 @@ pub(super) async fn set_provider(
     api: &SettingsApi,
     request: pb::SetProviderRequest,
 ) -> Result<pb::SetProviderResponse> {
-    let provider: Provider =
-        required_enum("provider (HOSTED, THIRD_PARTY or NONE)", request.provider)?;
+    let provider: Provider = required_enum("provider (HOSTED, THIRD_PARTY or NONE)", request.provider)?;
     let provider_name = if provider == Provider::ThirdParty {
         check(validate::display_name(
             "provider_name (required for THIRD_PARTY)",
@@ -207,10 +183,7 @@ pub(super) async fn set_provider(
     let mut pin = None;
     let kind = match (was_hosted, provider == Provider::Hosted) {
         (false, true) => {
-            pin = Some(
-                put_on_hosted_bridge(api, &txn, &settings, &mut user, RequestedNumbers::default())
-                    .await?,
-            );
+            pin = Some(put_on_hosted_bridge(api, &txn, &settings, &mut user, RequestedNumbers::default()).await?);
             Some(EmailKind::Welcome)
         }
         (true, false) => {
@@ -230,9 +203,7 @@ pub(super) async fn set_provider(
     );
     Ok(pb::SetProviderResponse {
         user: Some(user_to_pb(user)),
-        pin: pin
-            .map(|pin| pin.expose_secret().to_owned())
-            .unwrap_or_default(),
+        pin: pin.map(|pin| pin.expose_secret().to_owned()).unwrap_or_default(),
     })
 }
 
@@ -304,21 +275,13 @@ pub(super) struct UserChange {
 }
 
 /// Starts a change to an existing user; NOT_FOUND if there is none.
-pub(super) async fn begin_user_change(
-    api: &SettingsApi,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<UserChange> {
+pub(super) async fn begin_user_change(api: &SettingsApi, tenant_id: &str, user_id: &str) -> Result<UserChange> {
     check(validate::id("tenant_id", tenant_id))?;
     check(validate::id("user_id", user_id))?;
     let txn = begin_write(&api.db).await?;
     let settings = tenant::load_for_update(&txn, tenant_id).await?;
     let user = load_for_update(&txn, tenant_id, user_id).await?;
-    Ok(UserChange {
-        txn,
-        settings,
-        user,
-    })
+    Ok(UserChange { txn, settings, user })
 }
 
 /// A random seven-digit ID not used in the tenant (other than `previous`,
@@ -329,9 +292,7 @@ pub(super) async fn allocate_conference_id(
     previous: Option<&str>,
 ) -> Result<String> {
     for _ in 0..32 {
-        let candidate = rand::rng()
-            .random_range(1_000_000..=9_999_999u32)
-            .to_string();
+        let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
         if previous == Some(candidate.as_str()) {
             continue;
         }
@@ -344,9 +305,7 @@ pub(super) async fn allocate_conference_id(
             return Ok(candidate);
         }
     }
-    Err(Error::Aborted(
-        "could not find a free conference ID; retry".into(),
-    ))
+    Err(Error::Aborted("could not find a free conference ID; retry".into()))
 }
 
 fn not_found(tenant_id: &str, user_id: &str) -> Error {
@@ -355,25 +314,15 @@ fn not_found(tenant_id: &str, user_id: &str) -> Error {
     ))
 }
 
-async fn find_for_update(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<Option<user::Model>> {
-    Ok(
-        user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
-            .lock_exclusive()
-            .one(conn)
-            .await?,
-    )
+async fn find_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
+        .lock_exclusive()
+        .one(conn)
+        .await?)
 }
 
 /// The user, locked for the rest of the transaction on PostgreSQL; NOT_FOUND if absent.
-async fn load_for_update(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<user::Model> {
+async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<user::Model> {
     find_for_update(conn, tenant_id, user_id)
         .await?
         .ok_or_else(|| not_found(tenant_id, user_id))
@@ -411,10 +360,7 @@ pub(super) async fn write(
     saved.version += 1;
     let active = saved.clone().into_active_model().reset_all();
     if is_new {
-        user::Entity::insert(active)
-            .exec(txn)
-            .await
-            .map_err(conflict)?;
+        user::Entity::insert(active).exec(txn).await.map_err(conflict)?;
     } else {
         active.update(txn).await.map_err(conflict)?;
     }
@@ -434,10 +380,7 @@ pub(super) async fn write(
 
 /// A unique index refused the write: a concurrent change won.
 fn conflict(error: sea_orm::DbErr) -> Error {
-    if matches!(
-        error.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    ) {
+    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
         Error::Aborted("a concurrent change to this tenant's users won; retry".into())
     } else {
         Error::Database(error)

@@ -8,9 +8,12 @@ mod convert;
 mod licence;
 mod tenant;
 
-use dialin_proto::settings::v1::{self as pb, settings_service_server::SettingsService};
+use dialin_proto::{
+    notifier::v1::notifier_service_client::NotifierServiceClient,
+    settings::v1::{self as pb, settings_service_server::SettingsService},
+};
 use sea_orm::DatabaseConnection;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, transport::Channel};
 
 use crate::{outbox::OutboxSignal, pin::PinKey};
 
@@ -19,14 +22,22 @@ pub struct SettingsApi {
     pin_key: PinKey,
     /// Woken after every commit that wrote outbox events.
     outbox: OutboxSignal,
+    /// For confirming a switch-off with the notifier before the call returns.
+    notifier: NotifierServiceClient<Channel>,
 }
 
 impl SettingsApi {
-    pub fn new(db: DatabaseConnection, pin_key: PinKey, outbox: OutboxSignal) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        pin_key: PinKey,
+        outbox: OutboxSignal,
+        notifier: NotifierServiceClient<Channel>,
+    ) -> Self {
         Self {
             db,
             pin_key,
             outbox,
+            notifier,
         }
     }
 }
@@ -92,10 +103,7 @@ impl SettingsService for SettingsApi {
         rpc!(licence::remove, self, request)
     }
 
-    async fn get_user(
-        &self,
-        request: Request<pb::GetUserRequest>,
-    ) -> Result<Response<pb::ConferencingUser>, Status> {
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::ConferencingUser>, Status> {
         rpc!(licence::get_user, self, request)
     }
 
@@ -106,10 +114,7 @@ impl SettingsService for SettingsApi {
         rpc!(licence::list_users, self, request)
     }
 
-    async fn reset_pin(
-        &self,
-        request: Request<pb::ResetPinRequest>,
-    ) -> Result<Response<pb::ResetPinResponse>, Status> {
+    async fn reset_pin(&self, request: Request<pb::ResetPinRequest>) -> Result<Response<pb::ResetPinResponse>, Status> {
         rpc!(changes::reset_pin, self, request)
     }
 

@@ -16,10 +16,7 @@ use crate::{
 
 /// The tenant's settings (defaults when it never changed them), locked for the
 /// rest of the transaction on PostgreSQL so a concurrent change waits.
-pub(super) async fn load_for_update(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-) -> Result<tenant_settings::Model> {
+pub(super) async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<tenant_settings::Model> {
     Ok(tenant_settings::Entity::find_by_id(tenant_id)
         .lock_exclusive()
         .one(conn)
@@ -27,10 +24,7 @@ pub(super) async fn load_for_update(
         .unwrap_or_else(|| default_settings(tenant_id)))
 }
 
-pub(super) async fn get(
-    api: &SettingsApi,
-    request: pb::GetTenantSettingsRequest,
-) -> Result<pb::TenantSettings> {
+pub(super) async fn get(api: &SettingsApi, request: pb::GetTenantSettingsRequest) -> Result<pb::TenantSettings> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     let settings = tenant_settings::Entity::find_by_id(&request.tenant_id)
         .one(&api.db)
@@ -39,10 +33,7 @@ pub(super) async fn get(
     Ok(settings_to_pb(settings))
 }
 
-pub(super) async fn update(
-    api: &SettingsApi,
-    request: pb::UpdateTenantSettingsRequest,
-) -> Result<pb::TenantSettings> {
+pub(super) async fn update(api: &SettingsApi, request: pb::UpdateTenantSettingsRequest) -> Result<pb::TenantSettings> {
     validate_update(&request)?;
     let tenant_id = request.tenant_id.clone();
     change(api, &tenant_id, request.expected_version, move |settings| {
@@ -77,10 +68,7 @@ pub(super) async fn update(
     .await
 }
 
-pub(super) async fn reset(
-    api: &SettingsApi,
-    request: pb::ResetTenantSettingsRequest,
-) -> Result<pb::TenantSettings> {
+pub(super) async fn reset(api: &SettingsApi, request: pb::ResetTenantSettingsRequest) -> Result<pb::TenantSettings> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     change(api, &request.tenant_id, None, |settings| {
         *settings = tenant_settings::Model {
@@ -102,11 +90,7 @@ fn validate_update(request: &pb::UpdateTenantSettingsRequest) -> Result<()> {
             pin::LENGTHS.end()
         )));
     }
-    if let Some(address) = request
-        .send_email_from_address
-        .as_deref()
-        .filter(|a| !a.is_empty())
-    {
+    if let Some(address) = request.send_email_from_address.as_deref().filter(|a| !a.is_empty()) {
         check(validate::email("send_email_from_address", address))?;
     }
     if let Some(name) = request
@@ -144,8 +128,7 @@ async fn change(
     let mut updated = current.clone();
     edit(&mut updated);
     if updated.send_email_from_override
-        && (updated.send_email_from_address.is_empty()
-            || updated.send_email_from_display_name.is_empty())
+        && (updated.send_email_from_address.is_empty() || updated.send_email_from_display_name.is_empty())
     {
         return Err(Error::invalid(
             "send_email_from_override needs both send_email_from_address and send_email_from_display_name; set them in the same or an earlier call",
@@ -153,6 +136,9 @@ async fn change(
     }
     if updated == current {
         txn.rollback().await?;
+        // Asking again for "off" re-confirms it: the way to retry a switch-off
+        // whose confirmation failed.
+        confirm_switch_off(api, &current).await?;
         return Ok(settings_to_pb(current));
     }
     updated.version = current.version + 1;
@@ -168,20 +154,33 @@ async fn change(
     outbox::enqueue_policy(&txn, &policy_of(&updated)).await?;
     txn.commit().await?;
     api.outbox.wake();
-    tracing::info!(
-        tenant_id,
-        version = updated.version,
-        "tenant settings changed"
-    );
+    tracing::info!(tenant_id, version = updated.version, "tenant settings changed");
+    confirm_switch_off(api, &updated).await?;
     Ok(settings_to_pb(updated))
+}
+
+/// While the switch is off, the call returns only once the notifier holds the
+/// policy and has no send in flight that passed its gate before: from then on
+/// no automatic email leaves. The outbox carries the same policy too (a
+/// repeated version is ignored), so nothing depends on this call alone.
+async fn confirm_switch_off(api: &SettingsApi, settings: &tenant_settings::Model) -> Result<()> {
+    if settings.automatically_send_emails_to_users {
+        return Ok(());
+    }
+    let mut notifier = api.notifier.clone();
+    match notifier.put_tenant_policy(policy_of(settings)).await {
+        Ok(_) => Ok(()),
+        Err(status) => Err(Error::Unavailable(format!(
+            "the switch-off is saved (settings version {}), but the notifier did not confirm it ({}): emails already queued may still leave until it does; repeat the call to confirm",
+            settings.version,
+            status.message()
+        ))),
+    }
 }
 
 /// Two first changes of one tenant raced; the loser is told to retry.
 fn concurrent_first_change(error: sea_orm::DbErr) -> Error {
-    if matches!(
-        error.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    ) {
+    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
         Error::Aborted("the tenant settings changed concurrently; read them again and retry".into())
     } else {
         Error::Database(error)
