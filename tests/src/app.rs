@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 
 use crate::{Backend, SmtpServer, TestDatabase};
 
-pub const MAIL_FROM: &str = "Audio Conferencing <no-reply@dialin.test>";
+pub(crate) const MAIL_FROM: &str = "Audio Conferencing <no-reply@dialin.test>";
 
 /// gRPC clients for both services.
 #[derive(Clone)]

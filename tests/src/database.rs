@@ -52,6 +52,33 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The PostgreSQL server's address.
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        let server = postgres_server();
+        let host_port = server
+            .rsplit('@')
+            .next()
+            .unwrap_or(&server)
+            .trim_start_matches("postgres://");
+        std::net::ToSocketAddrs::to_socket_addrs(host_port)
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .unwrap_or_else(|| panic!("cannot resolve the PostgreSQL server {host_port}"))
+    }
+
+    /// The URL of this database reached through `addr` instead.
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let server = postgres_server();
+        let host_port = server
+            .rsplit('@')
+            .next()
+            .unwrap_or(&server)
+            .trim_start_matches("postgres://");
+        self.url.replacen(host_port, &addr.to_string(), 1)
+    }
+}
+
 impl Drop for TestDatabase {
     /// Drops a PostgreSQL test database, also when the test failed. Drop cannot
     /// await, so this runs on a thread of its own with a small runtime.

@@ -82,6 +82,92 @@ impl Clients {
             .deliveries
     }
 
+    /// Every delivery of the tenant, newest first (all pages).
+    pub async fn tenant_deliveries(&mut self, tenant_id: &str) -> Vec<notifier::Delivery> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .notifier
+                .list_deliveries(notifier::ListDeliveriesRequest {
+                    tenant_id: tenant_id.into(),
+                    user_id: None,
+                    page_size: 1000,
+                    page_token,
+                })
+                .await
+                .expect("ListDeliveries")
+                .into_inner();
+            all.extend(page.deliveries);
+            if page.next_page_token.is_empty() {
+                return all;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Waits until the tenant has at least `count` deliveries, none pending.
+    pub async fn settled_tenant(
+        &mut self,
+        tenant_id: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<notifier::Delivery> {
+        wait_until(&format!("{count} settled deliveries in {tenant_id}"), timeout, || {
+            let mut clients = self.clone();
+            async move {
+                let deliveries = clients.tenant_deliveries(tenant_id).await;
+                let settled = deliveries.iter().all(|d| d.status() != DeliveryStatus::Pending);
+                (deliveries.len() >= count && settled).then_some(deliveries)
+            }
+        })
+        .await
+    }
+
+    /// Licenses every user in `user_ids`, `concurrency` calls at a time; returns
+    /// each call's outcome (the PIN, or the status code) in the order given.
+    pub async fn license_all(
+        &self,
+        tenant_id: &str,
+        user_ids: &[String],
+        concurrency: usize,
+    ) -> Vec<(String, Result<String, tonic::Code>)> {
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(
+            user_ids.iter().cloned().enumerate().collect::<Vec<_>>(),
+        ));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..concurrency {
+            let queue = std::sync::Arc::clone(&queue);
+            let mut clients = self.clone();
+            let tenant_id = tenant_id.to_owned();
+            workers.spawn(async move {
+                let mut outcomes = Vec::new();
+                while let Some((index, user_id)) = queue.lock().await.pop() {
+                    let outcome = clients
+                        .settings
+                        .assign_license(settings::AssignLicenseRequest {
+                            tenant_id: tenant_id.clone(),
+                            user_id: user_id.clone(),
+                            email: format!("{user_id}@example.com"),
+                            display_name: format!("User {user_id}"),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|response| response.into_inner().pin)
+                        .map_err(|status| status.code());
+                    outcomes.push((index, user_id, outcome));
+                }
+                outcomes
+            });
+        }
+        let mut outcomes: Vec<_> = workers.join_all().await.into_iter().flatten().collect();
+        outcomes.sort_by_key(|(index, _, _)| *index);
+        outcomes
+            .into_iter()
+            .map(|(_, user_id, outcome)| (user_id, outcome))
+            .collect()
+    }
+
     /// Waits until the user has exactly `count` deliveries and none is pending;
     /// returns them oldest first.
     pub async fn settled_deliveries(

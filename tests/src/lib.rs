@@ -3,13 +3,19 @@
 //! `DIALIN_TEST_DB=postgres`), and a real SMTP server over TCP.
 
 mod app;
+mod cluster;
 mod database;
 mod flows;
+mod process;
+mod proxy;
 mod smtp;
 mod wait;
 
 pub use app::{Clients, TestApp, TestAppBuilder};
+pub use cluster::{Cluster, ClusterOptions};
 pub use database::{Backend, TestDatabase};
 pub use flows::DEADLINE;
+pub use process::{ServiceProcess, binary, free_addr};
+pub use proxy::TcpProxy;
 pub use smtp::{ReceivedEmail, SmtpServer};
 pub use wait::wait_until;

@@ -14,6 +14,8 @@ use tokio::{
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReceivedEmail {
+    /// When the server accepted it, in Unix milliseconds.
+    pub received_at: i64,
     pub message_id: String,
     pub envelope_to: Vec<String>,
     pub from: String,
@@ -42,7 +44,8 @@ impl ReceivedEmail {
 pub struct SmtpServer {
     pub port: u16,
     out: PathBuf,
-    _process: Child,
+    reply: Option<String>,
+    process: Option<Child>,
 }
 
 impl SmtpServer {
@@ -50,12 +53,37 @@ impl SmtpServer {
     /// message with that SMTP reply instead (e.g. `550 5.1.1 no such user`).
     pub async fn start(dir: &Path, reply: Option<&str>) -> Self {
         let out = dir.join(format!("smtp-{}", uuid::Uuid::new_v4().simple()));
+        let (port, process) = Self::spawn(&out, 0, reply).await;
+        Self {
+            port,
+            out,
+            reply: reply.map(str::to_owned),
+            process: Some(process),
+        }
+    }
+
+    /// Takes the server down: connections are refused until [`Self::restart`].
+    pub async fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill().await;
+        }
+    }
+
+    /// Brings the server back on the same port, keeping what it received.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (port, process) = Self::spawn(&self.out, self.port, self.reply.as_deref()).await;
+        assert_eq!(port, self.port);
+        self.process = Some(process);
+    }
+
+    async fn spawn(out: &Path, port: u16, reply: Option<&str>) -> (u16, Child) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_server.py");
         let mut command = Command::new("python3");
         command
             .arg(script)
-            .args(["--port", "0", "--out"])
-            .arg(&out)
+            .args(["--port", &port.to_string(), "--out"])
+            .arg(out)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true);
@@ -74,11 +102,7 @@ impl SmtpServer {
         let port = first_line.trim().parse().unwrap_or_else(|_| {
             panic!("the SMTP server did not start (is aiosmtpd installed?); it said {first_line:?}")
         });
-        Self {
-            port,
-            out,
-            _process: process,
-        }
+        (port, process)
     }
 
     pub fn url(&self) -> String {

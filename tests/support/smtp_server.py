@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import time
 import uuid
 from email import policy
 from email.parser import BytesParser
@@ -35,6 +36,8 @@ class Handler:
         text = message.get_body(preferencelist=("plain",))
         html = message.get_body(preferencelist=("html",))
         record = {
+            # When the message was accepted, in Unix milliseconds.
+            "received_at": int(time.time() * 1000),
             "message_id": str(message.get("Message-ID", "")),
             "envelope_from": envelope.mail_from,
             "envelope_to": list(envelope.rcpt_tos),

@@ -20,9 +20,6 @@ use crate::{
     worker::{DeliveryWorker, RetryPolicy},
 };
 
-/// How long a sender's claim on a delivery lasts: well past one SMTP exchange.
-const LEASE: Duration = Duration::from_secs(120);
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -77,7 +74,9 @@ impl Application {
                 max: config.retry_max,
                 horizon: config.retry_horizon,
             },
-            lease: LEASE,
+            // A claim outlives one SMTP exchange (every step bounded by the
+            // timeout) with room to spare; a dead sender's claims expire then.
+            lease: config.smtp_timeout * 2 + Duration::from_secs(5),
         });
         Ok(Self {
             listener,

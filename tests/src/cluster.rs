@@ -1,0 +1,139 @@
+//! Both services as real processes (one or more replicas each) on shared
+//! databases, a real SMTP server, and optionally a cuttable link to PostgreSQL.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use dialin_proto::{
+    notifier::v1::notifier_service_client::NotifierServiceClient,
+    settings::v1::settings_service_client::SettingsServiceClient,
+};
+
+use crate::{Backend, Clients, ServiceProcess, SmtpServer, TcpProxy, TestDatabase, app::MAIL_FROM, free_addr};
+
+pub struct Cluster {
+    pub backend: Backend,
+    pub smtp: SmtpServer,
+    pub settings: Vec<ServiceProcess>,
+    pub notifiers: Vec<ServiceProcess>,
+    /// Between the services and PostgreSQL, when asked for.
+    pub database_link: Option<TcpProxy>,
+    pub settings_db: TestDatabase,
+    pub notifier_db: TestDatabase,
+    dir: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+pub struct ClusterOptions {
+    pub settings_replicas: usize,
+    pub notifier_replicas: usize,
+    /// Route PostgreSQL traffic through a [`TcpProxy`] (PostgreSQL only).
+    pub cuttable_database: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            settings_replicas: 1,
+            notifier_replicas: 1,
+            cuttable_database: false,
+        }
+    }
+}
+
+impl Cluster {
+    pub async fn start(options: ClusterOptions) -> Self {
+        let backend = Backend::from_env();
+        let dir = std::env::temp_dir().join(format!("dialin-cluster-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        let smtp = SmtpServer::start(&dir, None).await;
+        let settings_db = TestDatabase::create(backend, &dir, "settings").await;
+        let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
+        let database_link = if options.cuttable_database {
+            assert_eq!(backend, Backend::Postgres, "a cuttable database link needs PostgreSQL");
+            Some(TcpProxy::start(settings_db.server_addr()).await)
+        } else {
+            None
+        };
+        let via_link = |db: &TestDatabase| match &database_link {
+            Some(link) => db.url_via(link.addr),
+            None => db.url.clone(),
+        };
+        let pin_key_file = dir.join("pin.key");
+        std::fs::write(&pin_key_file, uuid::Uuid::new_v4().simple().to_string().repeat(2)).expect("write a PIN key");
+
+        let mut notifiers = Vec::new();
+        for replica in 0..options.notifier_replicas {
+            let addr = free_addr();
+            let env = vec![
+                ("DIALIN_NOTIFIER_LISTEN", addr.to_string()),
+                ("DIALIN_NOTIFIER_DATABASE_URL", via_link(&notifier_db)),
+                ("DIALIN_SMTP_URL", smtp.url()),
+                ("DIALIN_MAIL_FROM", MAIL_FROM.to_owned()),
+                ("DIALIN_SMTP_TIMEOUT", "5s".to_owned()),
+                ("DIALIN_RETRY_INITIAL", "200ms".to_owned()),
+                ("DIALIN_RETRY_MAX", "1s".to_owned()),
+                ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
+            ];
+            let log = dir.join(format!("notifier-{replica}.log"));
+            notifiers.push(ServiceProcess::start("dialin-notifier", addr, owned(env), log).await);
+        }
+        let mut settings = Vec::new();
+        for replica in 0..options.settings_replicas {
+            let addr = free_addr();
+            // Replica i talks to notifier replica i (round robin when fewer).
+            let notifier: SocketAddr = notifiers[replica % notifiers.len()].addr;
+            let env = vec![
+                ("DIALIN_SETTINGS_LISTEN", addr.to_string()),
+                ("DIALIN_SETTINGS_DATABASE_URL", via_link(&settings_db)),
+                ("DIALIN_NOTIFIER_URL", format!("http://{notifier}")),
+                ("DIALIN_PIN_KEY_FILE", pin_key_file.display().to_string()),
+                ("DIALIN_OUTBOX_MAX_BACKOFF", "500ms".to_owned()),
+                ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
+            ];
+            let log = dir.join(format!("settings-{replica}.log"));
+            settings.push(ServiceProcess::start("dialin-settings", addr, owned(env), log).await);
+        }
+        Self {
+            backend,
+            smtp,
+            settings,
+            notifiers,
+            database_link,
+            settings_db,
+            notifier_db,
+            dir,
+        }
+    }
+
+    /// Clients for settings replica `settings` and notifier replica `notifier`.
+    pub fn clients(&self, settings: usize, notifier: usize) -> Clients {
+        let channel = |addr: SocketAddr| {
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .expect("a valid URL")
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .connect_lazy()
+        };
+        Clients {
+            settings: SettingsServiceClient::new(channel(self.settings[settings].addr)),
+            notifier: NotifierServiceClient::new(channel(self.notifiers[notifier].addr)),
+        }
+    }
+
+    /// Where the services' logs are, for a failing test's message.
+    pub fn logs(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Keep the logs of a failed test; a passing one cleans up.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn owned(env: Vec<(&str, String)>) -> Vec<(String, String)> {
+    env.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
+}
