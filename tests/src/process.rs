@@ -21,8 +21,10 @@ pub fn binary(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        // `--workspace` resolves the same features as `cargo test --workspace`,
+        // so this reuses the test build's artifacts instead of compiling again.
         let status = std::process::Command::new(cargo)
-            .args(["build", "--bin", "dialin-settings", "--bin", "dialin-notifier"])
+            .args(["build", "--workspace", "--bins"])
             .current_dir(&workspace)
             .status()
             .map_err(|error| format!("cannot run cargo build: {error}"))?;
