@@ -25,12 +25,19 @@ pub struct Clients {
 pub struct TestAppBuilder {
     smtp_reply: Option<String>,
     notifier_starts_later: bool,
+    retry_horizon: Option<String>,
 }
 
 impl TestAppBuilder {
     /// The SMTP server answers every message with `reply` (e.g. a 550).
     pub fn smtp_reply(mut self, reply: &str) -> Self {
         self.smtp_reply = Some(reply.to_owned());
+        self
+    }
+
+    /// How long the notifier keeps retrying a transient failure (e.g. `1s`).
+    pub fn retry_horizon(mut self, horizon: &str) -> Self {
+        self.retry_horizon = Some(horizon.to_owned());
         self
     }
 
@@ -56,6 +63,7 @@ impl TestAppBuilder {
             .and_then(|listener| listener.local_addr())
             .expect("reserve a port");
         let mut app = TestApp {
+            retry_horizon: self.retry_horizon.unwrap_or_else(|| "24h".to_owned()),
             backend,
             dir,
             smtp,
@@ -94,6 +102,7 @@ impl TestAppBuilder {
 
 pub struct TestApp {
     pub backend: Backend,
+    retry_horizon: String,
     pub smtp: SmtpServer,
     dir: PathBuf,
     settings_db: TestDatabase,
@@ -127,6 +136,8 @@ impl TestApp {
             "200ms",
             "--retry-max",
             "1s",
+            "--retry-horizon",
+            &self.retry_horizon,
             "--drain-timeout",
             "2s",
         ])
@@ -152,6 +163,20 @@ impl TestApp {
             }
         });
         self.running.push((stop, task));
+    }
+
+    /// A connection to the notifier's database, to look at what it stores.
+    pub async fn notifier_database(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.notifier_db.url.clone())
+            .await
+            .expect("open the notifier database")
+    }
+
+    /// A connection to the settings database, to look at what it stores.
+    pub async fn settings_database(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.settings_db.url.clone())
+            .await
+            .expect("open the settings database")
     }
 
     pub async fn clients(&self) -> Clients {

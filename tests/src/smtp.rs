@@ -69,6 +69,12 @@ impl SmtpServer {
         }
     }
 
+    /// Brings the server back on the same port answering `reply` (None: accept).
+    pub async fn restart_with_reply(&mut self, reply: Option<&str>) {
+        self.reply = reply.map(str::to_owned);
+        self.restart().await;
+    }
+
     /// Brings the server back on the same port, keeping what it received.
     pub async fn restart(&mut self) {
         self.stop().await;

@@ -6,4 +6,5 @@ mod email_rules;
 mod gate;
 mod listing;
 mod notifier_down;
+mod retries;
 mod startup;
