@@ -11,6 +11,7 @@ const CARRY_A_PIN: &[&str] = &[
     ".dialin.settings.v1.AssignLicenseResponse",
     ".dialin.settings.v1.ResetPinResponse",
     ".dialin.settings.v1.SetProviderResponse",
+    ".dialin.settings.v1.VerifyPinRequest",
 ];
 
 const PROTOS: &[&str] = &["dialin/settings/v1/settings.proto", "dialin/notifier/v1/notifier.proto"];

@@ -55,14 +55,14 @@ impl TestAppBuilder {
         let smtp = SmtpServer::start(&dir, self.smtp_reply.as_deref()).await;
         let settings_db = TestDatabase::create(backend, &dir, "settings").await;
         let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
-        let pin_key_file = dir.join("pin.key");
-        std::fs::write(&pin_key_file, uuid::Uuid::new_v4().simple().to_string().repeat(2)).expect("write a PIN key");
+        let keys = crate::KeyFiles::write(&dir);
 
         // Reserve the notifier's port, so settings knows where it will be.
         let notifier_addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("reserve a port");
         let mut app = TestApp {
+            payload_key_file: keys.payload.display().to_string(),
             retry_horizon: self.retry_horizon.unwrap_or_else(|| "24h".to_owned()),
             backend,
             dir,
@@ -84,7 +84,9 @@ impl TestAppBuilder {
             "--notifier-url",
             &format!("http://{notifier_addr}"),
             "--pin-key-file",
-            &pin_key_file.display().to_string(),
+            &keys.pin.display().to_string(),
+            "--payload-key-file",
+            &keys.payload.display().to_string(),
             "--outbox-max-backoff",
             "500ms",
             "--drain-timeout",
@@ -102,6 +104,7 @@ impl TestAppBuilder {
 
 pub struct TestApp {
     pub backend: Backend,
+    payload_key_file: String,
     retry_horizon: String,
     pub smtp: SmtpServer,
     dir: PathBuf,
@@ -132,6 +135,8 @@ impl TestApp {
             &self.smtp.url(),
             "--mail-from",
             MAIL_FROM,
+            "--payload-key-file",
+            &self.payload_key_file,
             "--retry-initial",
             "200ms",
             "--retry-max",

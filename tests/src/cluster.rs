@@ -58,8 +58,7 @@ impl Cluster {
             Some(link) => db.url_via(link.addr),
             None => db.url.clone(),
         };
-        let pin_key_file = dir.join("pin.key");
-        std::fs::write(&pin_key_file, uuid::Uuid::new_v4().simple().to_string().repeat(2)).expect("write a PIN key");
+        let keys = crate::KeyFiles::write(&dir);
 
         let mut notifiers = Vec::new();
         for replica in 0..options.notifier_replicas {
@@ -69,6 +68,7 @@ impl Cluster {
                 ("DIALIN_NOTIFIER_DATABASE_URL", via_link(&notifier_db)),
                 ("DIALIN_SMTP_URL", smtp.url()),
                 ("DIALIN_MAIL_FROM", MAIL_FROM.to_owned()),
+                ("DIALIN_PAYLOAD_KEY_FILE", keys.payload.display().to_string()),
                 ("DIALIN_SMTP_TIMEOUT", "5s".to_owned()),
                 ("DIALIN_RETRY_INITIAL", "200ms".to_owned()),
                 ("DIALIN_RETRY_MAX", "1s".to_owned()),
@@ -86,7 +86,8 @@ impl Cluster {
                 ("DIALIN_SETTINGS_LISTEN", addr.to_string()),
                 ("DIALIN_SETTINGS_DATABASE_URL", via_link(&settings_db)),
                 ("DIALIN_NOTIFIER_URL", format!("http://{notifier}")),
-                ("DIALIN_PIN_KEY_FILE", pin_key_file.display().to_string()),
+                ("DIALIN_PIN_KEY_FILE", keys.pin.display().to_string()),
+                ("DIALIN_PAYLOAD_KEY_FILE", keys.payload.display().to_string()),
                 ("DIALIN_OUTBOX_MAX_BACKOFF", "500ms".to_owned()),
                 ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
             ];

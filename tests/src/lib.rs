@@ -19,3 +19,22 @@ pub use process::{ServiceProcess, binary, free_addr};
 pub use proxy::TcpProxy;
 pub use smtp::{ReceivedEmail, SmtpServer};
 pub use wait::wait_until;
+
+/// Fresh key files for one test's services (a PIN key, a payload key).
+pub struct KeyFiles {
+    pub pin: std::path::PathBuf,
+    pub payload: std::path::PathBuf,
+}
+
+impl KeyFiles {
+    pub fn write(dir: &std::path::Path) -> Self {
+        let key = || uuid::Uuid::new_v4().simple().to_string().repeat(2);
+        let files = Self {
+            pin: dir.join("pin.key"),
+            payload: dir.join("payload.key"),
+        };
+        std::fs::write(&files.pin, key()).expect("write a PIN key");
+        std::fs::write(&files.payload, key()).expect("write a payload key");
+        files
+    }
+}

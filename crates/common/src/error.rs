@@ -21,6 +21,9 @@ pub enum Error {
     /// A version check failed or a concurrent change won.
     #[error("{0}")]
     Aborted(String),
+    /// Too many tries: the caller must wait.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A service this call depends on did not answer; retrying may help.
     #[error("{0}")]
     Unavailable(String),
@@ -48,6 +51,7 @@ impl From<Error> for Status {
                 Status::failed_precondition(message)
             }
             Error::Aborted(message) => Status::aborted(message),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
             Error::Unavailable(message) => {
                 tracing::warn!(%message, "dependency unavailable");
                 Status::unavailable(message)

@@ -5,6 +5,7 @@ pub mod database;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod keyfile;
 pub mod sealed;
 pub mod server;
 pub mod shutdown;

@@ -1,7 +1,7 @@
 //! `Notify`: validate the event, gate it, supersede what it replaces, and record
 //! the delivery durably before answering. Idempotent on `event_id`.
 
-use dialin_common::{database::begin_write, ids::delivery_id_for_event, sealed::SealedPayload, time, validate};
+use dialin_common::{database::begin_write, ids::delivery_id_for_event, sealed::PayloadCipher, time, validate};
 use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Trigger};
 use prost::Message;
 use sea_orm::{ActiveValue::Set, EntityTrait};
@@ -33,7 +33,11 @@ pub struct Recorded {
 }
 
 /// Records the delivery for `request`. Returns whether it waits to be sent.
-pub async fn notify(db: &sea_orm::DatabaseConnection, request: pb::NotifyRequest) -> Result<Recorded> {
+pub async fn notify(
+    db: &sea_orm::DatabaseConnection,
+    cipher: &PayloadCipher,
+    request: pb::NotifyRequest,
+) -> Result<Recorded> {
     let event = validate_event(request)?;
     let delivery_id = delivery_id_for_event(&event.event_id);
     if let Some(existing) = delivery::Entity::find_by_id(&delivery_id).one(db).await? {
@@ -81,7 +85,7 @@ pub async fn notify(db: &sea_orm::DatabaseConnection, request: pb::NotifyRequest
         next_attempt_at: Set(now),
         lease_until: Set(0),
         // Only a pending email keeps its content (and PIN); a decided one never will be sent.
-        payload: Set((status == DeliveryStatus::Pending).then(|| SealedPayload(event.conference.encode_to_vec()))),
+        payload: Set((status == DeliveryStatus::Pending).then(|| cipher.seal(&event.conference.encode_to_vec()))),
     };
     match delivery::Entity::insert(row).exec(&txn).await {
         Ok(_) => txn.commit().await?,

@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::{time::to_timestamp, validate};
+use dialin_common::{sealed::PayloadCipher, time::to_timestamp, validate};
 use dialin_proto::notifier::v1::{
     self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService,
 };
@@ -21,6 +21,8 @@ const MAX_PAGE_SIZE: u32 = 1000;
 
 pub struct NotifierApi {
     db: DatabaseConnection,
+    /// Seals the content of pending emails (it may hold a PIN).
+    cipher: PayloadCipher,
     /// Wakes the delivery worker when a pending delivery is recorded.
     worker_wake: Arc<Notify>,
     /// Longest a switch-off waits for sends already past the gate.
@@ -28,9 +30,15 @@ pub struct NotifierApi {
 }
 
 impl NotifierApi {
-    pub fn new(db: DatabaseConnection, worker_wake: Arc<Notify>, fence_timeout: Duration) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        cipher: PayloadCipher,
+        worker_wake: Arc<Notify>,
+        fence_timeout: Duration,
+    ) -> Self {
         Self {
             db,
+            cipher,
             worker_wake,
             fence_timeout,
         }
@@ -81,7 +89,7 @@ impl NotifierApi {
     }
 
     async fn notify(&self, request: pb::NotifyRequest) -> Result<pb::NotifyResponse> {
-        let recorded = intake::notify(&self.db, request).await?;
+        let recorded = intake::notify(&self.db, &self.cipher, request).await?;
         if recorded.status == DeliveryStatus::Pending {
             self.worker_wake.notify_one();
         }

@@ -4,6 +4,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use dialin_common::{
     database,
+    keyfile::{self, KeyFileError},
+    sealed::PayloadCipher,
     server::{self, ServeOptions},
 };
 use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
@@ -26,6 +28,8 @@ pub enum StartupError {
     Mail(#[from] MailConfigError),
     #[error(transparent)]
     Database(#[from] database::ConnectError),
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     #[error("cannot migrate the notifier database: {0}")]
     Migrate(sea_orm::DbErr),
     #[error("cannot listen on {addr}: {source}")]
@@ -57,6 +61,10 @@ impl Application {
         )?;
         let db = database::connect(&config.database_url).await?;
         Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        let cipher = PayloadCipher::load(
+            config.payload_key_file.as_deref(),
+            &keyfile::default_path(&config.database_url, "notifier", "payload-key"),
+        )?;
 
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
@@ -66,6 +74,7 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let worker = Arc::new(DeliveryWorker {
             db: db.clone(),
+            cipher: cipher.clone(),
             mailer,
             wake: Arc::clone(&wake),
             default_from,
@@ -82,7 +91,7 @@ impl Application {
             listener,
             health_listener,
             // A switch-off waits out sends already past the gate: at most one SMTP exchange.
-            api: NotifierApi::new(db.clone(), wake, config.smtp_timeout + Duration::from_secs(5)),
+            api: NotifierApi::new(db.clone(), cipher, wake, config.smtp_timeout + Duration::from_secs(5)),
             worker,
             drain_timeout: config.drain_timeout,
             db,

@@ -18,7 +18,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use dialin_common::sealed::SealedPayload;
+use dialin_common::sealed::{PayloadCipher, SealedPayload};
 
 use crate::{
     email::{self, Details},
@@ -52,6 +52,8 @@ impl RetryPolicy {
 
 pub struct DeliveryWorker {
     pub db: DatabaseConnection,
+    /// Opens the sealed content of pending emails.
+    pub cipher: PayloadCipher,
     pub mailer: Mailer,
     /// Woken when `Notify` records a pending delivery.
     pub wake: Arc<Notify>,
@@ -189,8 +191,9 @@ impl DeliveryWorker {
             .payload
             .as_ref()
             .ok_or("the email's content was already erased")?;
-        let conference = Conference::decode(payload.0.as_slice())
-            .map_err(|error| format!("stored content is unreadable: {error}"))?;
+        let payload = self.cipher.open(payload).map_err(|error| error.to_string())?;
+        let conference =
+            Conference::decode(payload.as_slice()).map_err(|error| format!("stored content is unreadable: {error}"))?;
         let pin = (!conference.pin.is_empty()).then(|| SecretString::from(conference.pin.clone()));
         let details = Details {
             conference_id: conference.conference_id,
@@ -216,6 +219,14 @@ impl DeliveryWorker {
         mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
     }
 
+    /// The stored content with its PIN cleared (`None` when there is none).
+    fn without_pin(&self, delivery: &delivery::Model) -> Option<SealedPayload> {
+        let opened = self.cipher.open(delivery.payload.as_ref()?).ok()?;
+        let mut conference = Conference::decode(opened.as_slice()).ok()?;
+        conference.pin.clear();
+        Some(self.cipher.seal(&conference.encode_to_vec()))
+    }
+
     async fn record(&self, delivery: &delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
         let now = now_millis();
         let attempts = delivery.attempts.saturating_add(1);
@@ -228,7 +239,7 @@ impl DeliveryWorker {
             // keeps the rest of its content, for RetryDelivery; no other
             // final state is ever sent, so it keeps nothing.
             let kept = (status == DeliveryStatus::Failed)
-                .then(|| without_pin(delivery))
+                .then(|| self.without_pin(delivery))
                 .flatten();
             update
                 .clone()
@@ -297,13 +308,6 @@ impl DeliveryWorker {
         }
         Ok(())
     }
-}
-
-/// The stored content with its PIN cleared (`None` when there is none).
-fn without_pin(delivery: &delivery::Model) -> Option<SealedPayload> {
-    let mut conference = Conference::decode(delivery.payload.as_ref()?.0.as_slice()).ok()?;
-    conference.pin.clear();
-    Some(SealedPayload(conference.encode_to_vec()))
 }
 
 #[cfg(test)]

@@ -35,6 +35,16 @@ macro_rules! user_and_pin_debug {
 
 user_and_pin_debug!(AssignLicenseResponse, ResetPinResponse, SetProviderResponse);
 
+impl fmt::Debug for settings::VerifyPinRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyPinRequest")
+            .field("tenant_id", &self.tenant_id)
+            .field("conference_id", &self.conference_id)
+            .field("pin", &pin_state(&self.pin))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +67,11 @@ mod tests {
             pin: "98765".into(),
         };
         assert!(!format!("{response:?}").contains("98765"));
+        let verify = settings::VerifyPinRequest {
+            tenant_id: "t".into(),
+            conference_id: "1234567".into(),
+            pin: "98765".into(),
+        };
+        assert!(!format!("{verify:?}").contains("98765"));
     }
 }

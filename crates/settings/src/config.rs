@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "DIALIN_PIN_KEY_FILE")]
     pub pin_key_file: Option<PathBuf>,
 
+    /// File holding the key (64 hex digits) that outbox events are encrypted
+    /// with at rest. Unset: generated and kept beside the database.
+    #[arg(long, env = "DIALIN_PAYLOAD_KEY_FILE")]
+    pub payload_key_file: Option<PathBuf>,
+
     /// An extra plaintext port serving only grpc.health.v1 (for Kubernetes probes).
     #[arg(long, env = "DIALIN_HEALTH_LISTEN")]
     pub health_listen: Option<SocketAddr>,

@@ -6,7 +6,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables)]
+        vec![Box::new(CreateTables), Box::new(CreatePinAttempts)]
     }
 }
 
@@ -137,6 +137,33 @@ impl MigrationTrait for CreateTables {
                     .table("outbox")
                     .col("dead")
                     .col("id")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Wrong PINs per conference ID, for VerifyPin's lockout (shared by replicas).
+struct CreatePinAttempts;
+
+impl MigrationName for CreatePinAttempts {
+    fn name(&self) -> &str {
+        "m0002_create_pin_attempts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreatePinAttempts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("pin_attempts")
+                    .col(string("tenant_id"))
+                    .col(string("conference_id"))
+                    .col(integer("failures"))
+                    .col(big_integer("locked_until"))
+                    .primary_key(Index::create().col("tenant_id").col("conference_id"))
                     .to_owned(),
             )
             .await

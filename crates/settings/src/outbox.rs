@@ -23,7 +23,7 @@ use sea_orm::{
 use tokio::sync::{Notify, watch};
 use tonic::{Code, transport::Channel};
 
-use dialin_common::sealed::SealedPayload;
+use dialin_common::sealed::{PayloadCipher, SealedPayload};
 
 use crate::entity::outbox;
 
@@ -38,48 +38,67 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How long the dispatcher lease lasts unless renewed.
 const LEASE: Duration = Duration::from_secs(15);
 
-/// Wakes the dispatcher after a commit that added events.
-#[derive(Clone, Default)]
-pub struct OutboxSignal(Arc<Notify>);
+/// Writes events (sealed: a notify event may hold a PIN) and wakes the
+/// dispatcher after a commit that added some.
+#[derive(Clone)]
+pub struct Outbox {
+    cipher: PayloadCipher,
+    wake: Arc<Notify>,
+}
 
-impl OutboxSignal {
+impl Outbox {
+    pub fn new(cipher: PayloadCipher) -> Self {
+        Self {
+            cipher,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.wake.notify_one();
     }
-}
 
-pub async fn enqueue_notify(conn: &impl ConnectionTrait, event: &NotifyRequest) -> Result<(), sea_orm::DbErr> {
-    insert(conn, &event.tenant_id, TOPIC_NOTIFY, event.encode_to_vec()).await
-}
-
-pub async fn enqueue_policy(
-    conn: &impl ConnectionTrait,
-    policy: &PutTenantPolicyRequest,
-) -> Result<(), sea_orm::DbErr> {
-    insert(conn, &policy.tenant_id, TOPIC_POLICY, policy.encode_to_vec()).await
-}
-
-async fn insert(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    topic: &str,
-    payload: Vec<u8>,
-) -> Result<(), sea_orm::DbErr> {
-    let now = now_millis();
-    outbox::ActiveModel {
-        tenant_id: Set(tenant_id.to_owned()),
-        topic: Set(topic.to_owned()),
-        payload: Set(SealedPayload(payload)),
-        created_at: Set(now),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        dead: Set(false),
-        last_error: Set(String::new()),
-        ..Default::default()
+    pub async fn enqueue_notify(
+        &self,
+        conn: &impl ConnectionTrait,
+        event: &NotifyRequest,
+    ) -> Result<(), sea_orm::DbErr> {
+        self.insert(conn, &event.tenant_id, TOPIC_NOTIFY, &event.encode_to_vec())
+            .await
     }
-    .insert(conn)
-    .await
-    .map(drop)
+
+    pub async fn enqueue_policy(
+        &self,
+        conn: &impl ConnectionTrait,
+        policy: &PutTenantPolicyRequest,
+    ) -> Result<(), sea_orm::DbErr> {
+        self.insert(conn, &policy.tenant_id, TOPIC_POLICY, &policy.encode_to_vec())
+            .await
+    }
+
+    async fn insert(
+        &self,
+        conn: &impl ConnectionTrait,
+        tenant_id: &str,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), sea_orm::DbErr> {
+        let now = now_millis();
+        outbox::ActiveModel {
+            tenant_id: Set(tenant_id.to_owned()),
+            topic: Set(topic.to_owned()),
+            payload: Set(self.cipher.seal(payload)),
+            created_at: Set(now),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            dead: Set(false),
+            last_error: Set(String::new()),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .map(drop)
+    }
 }
 
 /// Hands outbox rows to the notifier, oldest first.
@@ -88,7 +107,7 @@ pub struct Dispatcher {
     /// This process, as the holder of the dispatcher lease.
     pub instance: String,
     pub notifier: NotifierServiceClient<Channel>,
-    pub signal: OutboxSignal,
+    pub outbox: Outbox,
     pub max_backoff: Duration,
 }
 
@@ -117,7 +136,7 @@ impl Dispatcher {
                 }
             };
             tokio::select! {
-                () = self.signal.0.notified() => {}
+                () = self.outbox.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => return,
             }
@@ -164,7 +183,7 @@ impl Dispatcher {
                 }
                 Outcome::Refused(error) => {
                     tracing::error!(outbox_id = row.id, %error, "outbox: notifier refused the event; parked as dead");
-                    let payload = without_pin(&row);
+                    let payload = self.without_pin(&row);
                     let mut dead: outbox::ActiveModel = row.into();
                     dead.dead = Set(true);
                     dead.payload = Set(payload);
@@ -205,18 +224,17 @@ impl Dispatcher {
     }
 
     async fn deliver(&mut self, row: &outbox::Model) -> Outcome {
+        let Ok(payload) = self.outbox.cipher.open(&row.payload) else {
+            return Outcome::Refused("the event cannot be decrypted with the configured payload key".into());
+        };
         let result = match row.topic.as_str() {
-            TOPIC_NOTIFY => match NotifyRequest::decode(row.payload.0.as_slice()) {
+            TOPIC_NOTIFY => match NotifyRequest::decode(payload.as_slice()) {
                 Ok(event) => self.notifier.notify(event).await.map(drop),
-                Err(error) => {
-                    return Outcome::Refused(format!("undecodable notify payload: {error}"));
-                }
+                Err(error) => return Outcome::Refused(format!("undecodable notify payload: {error}")),
             },
-            TOPIC_POLICY => match PutTenantPolicyRequest::decode(row.payload.0.as_slice()) {
+            TOPIC_POLICY => match PutTenantPolicyRequest::decode(payload.as_slice()) {
                 Ok(policy) => self.notifier.put_tenant_policy(policy).await.map(drop),
-                Err(error) => {
-                    return Outcome::Refused(format!("undecodable policy payload: {error}"));
-                }
+                Err(error) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
             },
             other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
         };
@@ -226,6 +244,20 @@ impl Dispatcher {
                 Outcome::Refused(format!("{:?}: {}", status.code(), status.message()))
             }
             Err(status) => Outcome::Retry(format!("{:?}: {}", status.code(), status.message())),
+        }
+    }
+
+    /// A refused event is kept for diagnosis, but not its PIN.
+    fn without_pin(&self, row: &outbox::Model) -> SealedPayload {
+        let opened = self.outbox.cipher.open(&row.payload).ok();
+        match opened.and_then(|bytes| NotifyRequest::decode(bytes.as_slice()).ok()) {
+            Some(mut event) if row.topic == TOPIC_NOTIFY => {
+                if let Some(conference) = event.conference.as_mut() {
+                    conference.pin.clear();
+                }
+                self.outbox.cipher.seal(&event.encode_to_vec())
+            }
+            _ => row.payload.clone(),
         }
     }
 
@@ -244,18 +276,5 @@ impl Dispatcher {
         retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
         retry.last_error = Set(error);
         retry.update(&self.db).await.map(drop)
-    }
-}
-
-/// A refused event is kept for diagnosis, but not its PIN.
-fn without_pin(row: &outbox::Model) -> SealedPayload {
-    match NotifyRequest::decode(row.payload.0.as_slice()) {
-        Ok(mut event) if row.topic == TOPIC_NOTIFY => {
-            if let Some(conference) = event.conference.as_mut() {
-                conference.pin.clear();
-            }
-            SealedPayload(event.encode_to_vec())
-        }
-        _ => row.payload.clone(),
     }
 }

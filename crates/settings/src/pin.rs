@@ -1,6 +1,8 @@
 //! PINs: generated from a CSPRNG, handed out once, stored only as a keyed hash.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use dialin_common::keyfile::{self, KeyFileError};
 
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -19,10 +21,13 @@ pub fn generate(length: u32) -> SecretString {
     SecretString::from(digits)
 }
 
-/// The server key PINs are hashed with (HMAC-SHA256), so a copy of the database
-/// alone cannot be brute-forced offline.
+/// The server keys PINs are hashed with (HMAC-SHA256), so a copy of the
+/// database alone cannot be brute-forced offline. The first key hashes new
+/// PINs; the others (older keys, during a rotation) still verify old ones.
 #[derive(Clone)]
-pub struct PinKey([u8; 32]);
+pub struct PinKey {
+    keys: Vec<[u8; 32]>,
+}
 
 impl std::fmt::Debug for PinKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -30,70 +35,39 @@ impl std::fmt::Debug for PinKey {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PinKeyError {
-    #[error("cannot read the PIN key file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write a new PIN key file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("the PIN key file {path} must hold exactly 64 hex digits (32 bytes)")]
-    Malformed { path: PathBuf },
-}
-
 impl PinKey {
-    /// Reads the key from `configured`; without one, reads or creates `default_path`
-    /// (beside the database) and says so in the log.
-    pub fn load(configured: Option<&Path>, default_path: &Path) -> Result<Self, PinKeyError> {
-        if let Some(path) = configured {
-            return Self::read(path);
-        }
-        if default_path.exists() {
-            tracing::info!(path = %default_path.display(), "using the generated PIN key");
-            return Self::read(default_path);
-        }
-        let mut key = [0u8; 32];
-        rand::rng().fill(&mut key);
-        write_private(default_path, hex::encode(key).as_bytes()).map_err(|source| PinKeyError::Write {
-            path: default_path.to_owned(),
-            source,
-        })?;
-        tracing::warn!(
-            path = %default_path.display(),
-            "DIALIN_PIN_KEY_FILE is not set: generated a new PIN key; every replica must share one key"
-        );
-        Ok(Self(key))
-    }
-
-    fn read(path: &Path) -> Result<Self, PinKeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PinKeyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let malformed = || PinKeyError::Malformed { path: path.to_owned() };
-        let bytes = hex::decode(text.trim()).map_err(|_| malformed())?;
-        Ok(Self(bytes.try_into().map_err(|_| malformed())?))
+    /// Reads the keys from `configured`; without one, reads or creates a key
+    /// at `default_path` (beside the database) and says so in the log.
+    pub fn load(configured: Option<&Path>, default_path: &Path) -> Result<Self, KeyFileError> {
+        Ok(Self {
+            keys: keyfile::load(configured, default_path, "PIN key")?,
+        })
     }
 
     /// The stored form of a PIN, scoped to the tenant so equal PINs hash apart.
     pub fn hash(&self, tenant_id: &str, pin: &SecretString) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(tenant_id.as_bytes());
-        mac.update(&[0]);
-        mac.update(pin.expose_secret().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(mac(&self.keys[0], tenant_id, pin).finalize().into_bytes())
+    }
+
+    /// Whether `pin` is the one `stored` was made from, under any of the keys.
+    /// The comparison is constant-time.
+    pub fn verify(&self, tenant_id: &str, pin: &SecretString, stored: &str) -> bool {
+        let Ok(stored) = hex::decode(stored) else {
+            return false;
+        };
+        self.keys
+            .iter()
+            .any(|key| mac(key, tenant_id, pin).verify_slice(&stored).is_ok())
     }
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents)
+fn mac(key: &[u8; 32], tenant_id: &str, pin: &SecretString) -> Hmac<Sha256> {
+    // A 32-byte key is always a valid HMAC key.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(tenant_id.as_bytes());
+    mac.update(&[0]);
+    mac.update(pin.expose_secret().as_bytes());
+    mac
 }
 
 #[cfg(test)]
@@ -133,6 +107,28 @@ mod tests {
         assert_ne!(key.hash("t", &pin), key.hash("t", &SecretString::from("12346")));
         assert!(!key.hash("t", &pin).contains("12345"));
         assert_eq!(format!("{key:?}"), "PinKey(..)");
+        assert!(key.verify("t", &pin, &key.hash("t", &pin)));
+        assert!(!key.verify("t", &SecretString::from("12346"), &key.hash("t", &pin)));
+        assert!(!key.verify("u", &pin, &key.hash("t", &pin)));
+        assert!(!key.verify("t", &pin, "not hex"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_rotated_key_file_verifies_old_pins_and_hashes_new_ones_with_the_first_key() {
+        let dir = std::env::temp_dir().join(format!("dialin-pin-rotate-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old, new) = ("11".repeat(32), "22".repeat(32));
+        std::fs::write(dir.join("old.key"), format!("{old}\n")).unwrap();
+        std::fs::write(dir.join("rotated.key"), format!("# current first\n{new}\n{old}\n")).unwrap();
+        let before = PinKey::load(Some(&dir.join("old.key")), &dir.join("unused")).unwrap();
+        let after = PinKey::load(Some(&dir.join("rotated.key")), &dir.join("unused")).unwrap();
+        let pin = SecretString::from("4242");
+        let stored_before = before.hash("t", &pin);
+        assert!(after.verify("t", &pin, &stored_before), "old PINs keep working");
+        assert_ne!(after.hash("t", &pin), stored_before, "new PINs use the new key");
+        std::fs::write(dir.join("bad.key"), "zz").unwrap();
+        assert!(PinKey::load(Some(&dir.join("bad.key")), &dir.join("unused")).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

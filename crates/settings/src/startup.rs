@@ -1,9 +1,11 @@
 //! Builds the settings service from its configuration and runs it until shutdown.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use dialin_common::{
     database,
+    keyfile::{self, KeyFileError},
+    sealed::PayloadCipher,
     server::{self, ServeOptions},
 };
 use dialin_proto::{
@@ -18,8 +20,8 @@ use tonic::{service::Routes, transport::Endpoint};
 use crate::{
     config::Config,
     migration::Migrator,
-    outbox::{Dispatcher, OutboxSignal},
-    pin::{PinKey, PinKeyError},
+    outbox::{Dispatcher, Outbox},
+    pin::PinKey,
     service::SettingsApi,
 };
 
@@ -32,7 +34,7 @@ pub enum StartupError {
     #[error("cannot migrate the settings database: {0}")]
     Migrate(sea_orm::DbErr),
     #[error(transparent)]
-    PinKey(#[from] PinKeyError),
+    KeyFile(#[from] KeyFileError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -66,7 +68,7 @@ impl Application {
         Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
         let pin_key = PinKey::load(
             config.pin_key_file.as_deref(),
-            &default_pin_key_path(&config.database_url),
+            &keyfile::default_path(&config.database_url, "settings", "pin-key"),
         )?;
 
         let listener = bind(config.listen).await?;
@@ -74,19 +76,22 @@ impl Application {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let signal = OutboxSignal::default();
+        let outbox = Outbox::new(PayloadCipher::load(
+            config.payload_key_file.as_deref(),
+            &keyfile::default_path(&config.database_url, "settings", "payload-key"),
+        )?);
         let notifier = NotifierServiceClient::new(notifier);
         let dispatcher = Dispatcher {
             db: db.clone(),
             instance: uuid::Uuid::new_v4().to_string(),
             notifier: notifier.clone(),
-            signal: signal.clone(),
+            outbox: outbox.clone(),
             max_backoff: config.outbox_max_backoff,
         };
         Ok(Self {
             listener,
             health_listener,
-            api: SettingsApi::new(db.clone(), pin_key, signal, notifier),
+            api: SettingsApi::new(db.clone(), pin_key, outbox, notifier),
             dispatcher,
             drain_timeout: config.drain_timeout,
             db,
@@ -128,12 +133,4 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     server::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })
-}
-
-/// Beside the SQLite file; for PostgreSQL, under `./var/`.
-fn default_pin_key_path(database_url: &str) -> PathBuf {
-    match database::sqlite_path(database_url) {
-        Some(path) if path != ":memory:" && !path.is_empty() => PathBuf::from(format!("{path}.pin-key")),
-        _ => PathBuf::from("var/settings.pin-key"),
-    }
 }

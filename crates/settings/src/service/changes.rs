@@ -14,12 +14,12 @@ use super::{
     bridge::Bridge,
     convert::{EmailEvent, required_enum, user_to_pb},
     licence::{UserChange, allocate_conference_id, begin_user_change, require_hosted, save, write},
-    tenant,
+    tenant, verify,
 };
 use crate::{
     entity::user,
     error::{Result, check},
-    outbox, pin,
+    pin,
 };
 
 pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -> Result<pb::ResetPinResponse> {
@@ -31,6 +31,9 @@ pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -
     require_hosted(&user)?;
     let pin = pin::generate(settings.pin_length.unsigned_abs());
     user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
+    if let Some(conference_id) = &user.conference_id {
+        verify::forget_failures(&txn, &user.tenant_id, conference_id).await?;
+    }
     // The user resetting their own PIN sees it on screen: no email.
     let kind = (!request.self_service).then_some(EmailKind::PinReset);
     let user = save(api, txn, &settings, false, &user, kind, Some(&pin)).await?;
@@ -136,7 +139,7 @@ pub(super) async fn send_conference_info(
         to_address: request.to_address,
     }
     .into_request();
-    outbox::enqueue_notify(&txn, &event).await?;
+    api.outbox.enqueue_notify(&txn, &event).await?;
     txn.commit().await?;
     api.outbox.wake();
     let delivery_id = delivery_id_for_event(&event.event_id);
@@ -181,7 +184,16 @@ pub(super) async fn replace_default_number(
             NumberType::TollFree => user.toll_free_number.clone_from(&request.to_number),
             _ => user.toll_number.clone_from(&request.to_number),
         }
-        write(&txn, &settings, false, &user, Some(EmailKind::SettingsChanged), None).await?;
+        write(
+            &api.outbox,
+            &txn,
+            &settings,
+            false,
+            &user,
+            Some(EmailKind::SettingsChanged),
+            None,
+        )
+        .await?;
         users_updated += 1;
     }
     txn.commit().await?;

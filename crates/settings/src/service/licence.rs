@@ -22,7 +22,8 @@ use super::{
 use crate::{
     entity::{tenant_settings, user},
     error::{Error, Result, check},
-    outbox, pin,
+    outbox::Outbox,
+    pin,
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -338,7 +339,7 @@ pub(super) async fn save(
     kind: Option<EmailKind>,
     pin: Option<&SecretString>,
 ) -> Result<user::Model> {
-    let saved = write(&txn, settings, is_new, user, kind, pin).await?;
+    let saved = write(&api.outbox, &txn, settings, is_new, user, kind, pin).await?;
     txn.commit().await?;
     if kind.is_some() {
         api.outbox.wake();
@@ -349,6 +350,7 @@ pub(super) async fn save(
 /// Writes `user` (bumping its version) and, in the same transaction, queues the
 /// automatic email `kind` if any. Returns the user as stored.
 pub(super) async fn write(
+    outbox: &Outbox,
     txn: &DatabaseTransaction,
     settings: &tenant_settings::Model,
     is_new: bool,
@@ -373,7 +375,7 @@ pub(super) async fn write(
             pin,
             to_address: None,
         };
-        outbox::enqueue_notify(txn, &event.into_request()).await?;
+        outbox.enqueue_notify(txn, &event.into_request()).await?;
     }
     Ok(saved)
 }

@@ -7,6 +7,7 @@ mod changes;
 mod convert;
 mod licence;
 mod tenant;
+mod verify;
 
 use dialin_proto::{
     notifier::v1::notifier_service_client::NotifierServiceClient,
@@ -15,13 +16,13 @@ use dialin_proto::{
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status, transport::Channel};
 
-use crate::{outbox::OutboxSignal, pin::PinKey};
+use crate::{outbox::Outbox, pin::PinKey};
 
 pub struct SettingsApi {
     db: DatabaseConnection,
     pin_key: PinKey,
     /// Woken after every commit that wrote outbox events.
-    outbox: OutboxSignal,
+    outbox: Outbox,
     /// For confirming a switch-off with the notifier before the call returns.
     notifier: NotifierServiceClient<Channel>,
 }
@@ -30,7 +31,7 @@ impl SettingsApi {
     pub fn new(
         db: DatabaseConnection,
         pin_key: PinKey,
-        outbox: OutboxSignal,
+        outbox: Outbox,
         notifier: NotifierServiceClient<Channel>,
     ) -> Self {
         Self {
@@ -151,5 +152,12 @@ impl SettingsService for SettingsApi {
         request: Request<pb::ReplaceDefaultNumberRequest>,
     ) -> Result<Response<pb::ReplaceDefaultNumberResponse>, Status> {
         rpc!(changes::replace_default_number, self, request)
+    }
+
+    async fn verify_pin(
+        &self,
+        request: Request<pb::VerifyPinRequest>,
+    ) -> Result<Response<pb::VerifyPinResponse>, Status> {
+        rpc!(verify::verify_pin, self, request)
     }
 }

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     entity::tenant_settings,
     error::{Error, Result, check},
-    outbox, pin,
+    pin,
 };
 
 /// The tenant's settings (defaults when it never changed them), locked for the
@@ -151,7 +151,7 @@ async fn change(
     } else {
         active.update(&txn).await?;
     }
-    outbox::enqueue_policy(&txn, &policy_of(&updated)).await?;
+    api.outbox.enqueue_policy(&txn, &policy_of(&updated)).await?;
     txn.commit().await?;
     api.outbox.wake();
     tracing::info!(tenant_id, version = updated.version, "tenant settings changed");
