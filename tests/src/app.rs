@@ -8,7 +8,7 @@ use dialin_proto::{
     settings::v1::settings_service_client::SettingsServiceClient,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
+use tonic::{Request, Status, service::interceptor::InterceptedService, transport::Channel};
 
 use crate::{Backend, SmtpServer, TestDatabase};
 
@@ -26,6 +26,7 @@ pub struct TestAppBuilder {
     smtp_reply: Option<String>,
     notifier_starts_later: bool,
     retry_horizon: Option<String>,
+    tokens: Vec<(String, String)>,
 }
 
 impl TestAppBuilder {
@@ -38,6 +39,15 @@ impl TestAppBuilder {
     /// How long the notifier keeps retrying a transient failure (e.g. `1s`).
     pub fn retry_horizon(mut self, horizon: &str) -> Self {
         self.retry_horizon = Some(horizon.to_owned());
+        self
+    }
+
+    /// Turns on authentication: each `(token, scope)` goes into a tokens file.
+    pub fn tokens(mut self, tokens: &[(&str, &str)]) -> Self {
+        self.tokens = tokens
+            .iter()
+            .map(|(token, scope)| ((*token).to_owned(), (*scope).to_owned()))
+            .collect();
         self
     }
 
@@ -56,12 +66,17 @@ impl TestAppBuilder {
         let settings_db = TestDatabase::create(backend, &dir, "settings").await;
         let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
         let keys = crate::KeyFiles::write(&dir);
+        let tokens_file = dir.join("tokens");
+        if !self.tokens.is_empty() {
+            write_tokens(&tokens_file, &self.tokens);
+        }
 
         // Reserve the notifier's port, so settings knows where it will be.
         let notifier_addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("reserve a port");
         let mut app = TestApp {
+            tokens_file: tokens_file.clone(),
             payload_key_file: keys.payload.display().to_string(),
             retry_horizon: self.retry_horizon.unwrap_or_else(|| "24h".to_owned()),
             backend,
@@ -76,7 +91,8 @@ impl TestAppBuilder {
         if !self.notifier_starts_later {
             app.start_notifier().await;
         }
-        let settings = dialin_settings::config::Config::from_args([
+        let tokens_file_arg = tokens_file.display().to_string();
+        let mut settings_args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
             "--database-url",
@@ -91,8 +107,14 @@ impl TestAppBuilder {
             "500ms",
             "--drain-timeout",
             "2s",
-        ])
-        .expect("valid settings flags");
+        ]
+        .map(str::to_owned)
+        .into();
+        if !self.tokens.is_empty() {
+            settings_args.extend(["--tokens-file".to_owned(), tokens_file_arg]);
+        }
+        let settings = dialin_settings::config::Config::from_args(settings_args.iter().map(String::as_str))
+            .expect("valid settings flags");
         let settings = dialin_settings::startup::Application::build(settings)
             .await
             .expect("build the settings service");
@@ -104,6 +126,8 @@ impl TestAppBuilder {
 
 pub struct TestApp {
     pub backend: Backend,
+    /// Where the tokens file is (when the app was built with tokens).
+    pub tokens_file: PathBuf,
     payload_key_file: String,
     retry_horizon: String,
     pub smtp: SmtpServer,
@@ -184,6 +208,19 @@ impl TestApp {
             .expect("open the settings database")
     }
 
+    pub fn settings_addr(&self) -> SocketAddr {
+        self.settings_addr.expect("settings is running")
+    }
+
+    /// A settings client that sends `token` as its bearer token.
+    pub fn settings_with_token(&self, token: &str) -> SettingsServiceClient<InterceptedService<Channel, BearerToken>> {
+        let settings_addr = self.settings_addr.expect("settings is running");
+        let channel = Channel::from_shared(format!("http://{settings_addr}"))
+            .expect("a valid URL")
+            .connect_lazy();
+        SettingsServiceClient::with_interceptor(channel, BearerToken(format!("Bearer {token}")))
+    }
+
     pub async fn clients(&self) -> Clients {
         let settings_addr = self.settings_addr.expect("settings is running");
         Clients {
@@ -215,4 +252,29 @@ async fn channel(addr: SocketAddr) -> Channel {
         .expect("a valid URL")
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy()
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct BearerToken(String);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let value = self
+            .0
+            .parse()
+            .map_err(|_| Status::internal("a token that is not a header value"))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
+
+/// Writes a tokens file: the SHA-256 of each token and its scope.
+pub fn write_tokens(path: &std::path::Path, tokens: &[(String, String)]) {
+    use sha2::Digest;
+    let lines: String = tokens
+        .iter()
+        .map(|(token, scope)| format!("{} {scope}\n", hex::encode(sha2::Sha256::digest(token.as_bytes()))))
+        .collect();
+    std::fs::write(path, format!("# written by the test harness\n{lines}")).expect("write the tokens file");
 }

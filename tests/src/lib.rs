@@ -11,7 +11,7 @@ mod proxy;
 mod smtp;
 mod wait;
 
-pub use app::{Clients, TestApp, TestAppBuilder};
+pub use app::{BearerToken, Clients, TestApp, TestAppBuilder, write_tokens};
 pub use cluster::{Cluster, ClusterOptions};
 pub use database::{Backend, TestDatabase};
 pub use flows::DEADLINE;

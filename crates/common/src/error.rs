@@ -13,6 +13,9 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    /// The caller's token does not cover this tenant.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("{0}")]
     AlreadyExists(String),
     /// The request is well-formed but the current state forbids it.
@@ -45,6 +48,10 @@ impl From<Error> for Status {
                 Status::invalid_argument(message)
             }
             Error::NotFound(message) => Status::not_found(message),
+            Error::PermissionDenied(message) => {
+                tracing::info!(%message, "permission denied");
+                Status::permission_denied(message)
+            }
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::FailedPrecondition(message) => {
                 tracing::debug!(%message, "failed precondition");

@@ -25,8 +25,9 @@ pub fn id(field: &str, value: &str) -> Check {
     Ok(())
 }
 
-/// An email address as a mail header can carry it: `local@domain`, no spaces,
-/// no control characters, no angle brackets or commas (which would add recipients).
+/// An email address as a mail header can carry it: `local@domain` in ASCII
+/// (an international domain in its punycode form), no spaces, no control
+/// characters, no angle brackets or commas (which would add recipients).
 pub fn email(field: &str, value: &str) -> Check {
     let invalid = || {
         Err(format!(
@@ -42,14 +43,16 @@ pub fn email(field: &str, value: &str) -> Check {
     let Some((local, domain)) = value.rsplit_once('@') else {
         return invalid();
     };
-    let bad_char = |c: char| c.is_control() || c.is_whitespace() || "<>,;:\"()[]\\@".contains(c);
+    let bad_char = |c: char| !c.is_ascii_graphic() || "<>,;:\"()[]\\@".contains(c);
     if local.is_empty()
         || local.chars().any(bad_char)
         || domain.is_empty()
         || domain.starts_with('.')
         || domain.ends_with('.')
         || domain.contains("..")
-        || domain.chars().any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
+        || domain
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
     {
         return invalid();
     }

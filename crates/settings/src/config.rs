@@ -29,6 +29,11 @@ pub struct Config {
     #[arg(long, env = "DIALIN_NOTIFIER_URL", default_value = "http://127.0.0.1:50052")]
     pub notifier_url: String,
 
+    /// Bearer tokens and their scopes (see the README). Unset: no
+    /// authentication, allowed only on a loopback listen address.
+    #[arg(long, env = "DIALIN_SETTINGS_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+
     /// File holding the key (64 hex digits) that PINs are hashed with. Unset: a key is
     /// generated and kept beside the database; replicas must share one file.
     #[arg(long, env = "DIALIN_PIN_KEY_FILE")]

@@ -15,9 +15,13 @@ use dialin_proto::{
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tonic::{service::Routes, transport::Endpoint};
+use tonic::{
+    service::{Routes, interceptor::InterceptedService},
+    transport::Endpoint,
+};
 
 use crate::{
+    auth::{Tokens, TokensError},
     config::Config,
     migration::Migrator,
     outbox::{Dispatcher, Outbox},
@@ -27,6 +31,12 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error(
+        "refusing to listen on {0} without DIALIN_SETTINGS_TOKENS_FILE: anyone who can reach it could read and change every tenant; set a tokens file, or listen on a loopback address"
+    )]
+    UnauthenticatedOffLoopback(SocketAddr),
+    #[error(transparent)]
+    Tokens(#[from] TokensError),
     #[error("DIALIN_NOTIFIER_URL {url:?} is not a valid URL: {reason}")]
     NotifierUrl { url: String, reason: String },
     #[error(transparent)]
@@ -43,6 +53,8 @@ pub enum StartupError {
 
 /// A settings service with its port bound and its database migrated, ready to run.
 pub struct Application {
+    tokens: Tokens,
+    tokens_file: Option<std::path::PathBuf>,
     listener: TcpListener,
     health_listener: Option<TcpListener>,
     api: SettingsApi,
@@ -55,6 +67,17 @@ impl Application {
     /// Checks the configuration, connects and migrates the database, loads the
     /// PIN key, then binds the ports (so bad config fails before any port is bound).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let tokens = match &config.tokens_file {
+            Some(path) => Tokens::load(path)?,
+            None if config.listen.ip().is_loopback() => {
+                tracing::warn!(
+                    listen = %config.listen,
+                    "NO AUTHENTICATION: DIALIN_SETTINGS_TOKENS_FILE is not set, so every caller acts as an operator; this is allowed on a loopback address only"
+                );
+                Tokens::disabled()
+            }
+            None => return Err(StartupError::UnauthenticatedOffLoopback(config.listen)),
+        };
         let notifier = Endpoint::from_shared(config.notifier_url.clone())
             .map_err(|error| StartupError::NotifierUrl {
                 url: config.notifier_url.clone(),
@@ -89,6 +112,8 @@ impl Application {
             max_backoff: config.outbox_max_backoff,
         };
         Ok(Self {
+            tokens,
+            tokens_file: config.tokens_file.clone(),
             listener,
             health_listener,
             api: SettingsApi::new(db.clone(), pin_key, outbox, notifier),
@@ -107,12 +132,18 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx));
+        if let Some(path) = self.tokens_file {
+            self.tokens.watch(path);
+        }
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "settings service listening");
         }
         let served = server::serve(
             self.listener,
-            Routes::new(SettingsServiceServer::new(self.api)),
+            Routes::new(InterceptedService::new(
+                SettingsServiceServer::new(self.api),
+                self.tokens.interceptor(),
+            )),
             ServeOptions {
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,

@@ -7,4 +7,5 @@ mod gate;
 mod listing;
 mod notifier_down;
 mod retries;
+mod security;
 mod startup;

@@ -16,7 +16,7 @@ use dialin_proto::{
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status, transport::Channel};
 
-use crate::{outbox::Outbox, pin::PinKey};
+use crate::{auth::Caller, outbox::Outbox, pin::PinKey};
 
 pub struct SettingsApi {
     db: DatabaseConnection,
@@ -43,14 +43,59 @@ impl SettingsApi {
     }
 }
 
-/// Runs one handler and turns its error into a status.
+/// Every request names its tenant; the caller's token must cover it.
+trait ForTenant {
+    fn tenant_id(&self) -> &str;
+}
+
+macro_rules! for_tenant {
+    ($($request:ident),+ $(,)?) => {$(
+        impl ForTenant for pb::$request {
+            fn tenant_id(&self) -> &str {
+                &self.tenant_id
+            }
+        }
+    )+};
+}
+
+for_tenant!(
+    GetTenantSettingsRequest,
+    UpdateTenantSettingsRequest,
+    ResetTenantSettingsRequest,
+    AddServiceNumberRequest,
+    ListServiceNumbersRequest,
+    AssignLicenseRequest,
+    RemoveLicenseRequest,
+    GetUserRequest,
+    ListUsersRequest,
+    ResetPinRequest,
+    ResetConferenceIdRequest,
+    SetDefaultNumbersRequest,
+    SetProviderRequest,
+    SendConferenceInfoEmailRequest,
+    ReplaceDefaultNumberRequest,
+    VerifyPinRequest,
+);
+
+/// Checks the caller may act for the request's tenant (before anything is
+/// read, so nothing about another tenant can leak), runs the handler, and turns
+/// its error into a status.
+async fn authorized<R: ForTenant>(request: &Request<R>) -> Result<(), Status> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .ok_or_else(|| Status::unauthenticated("no caller identity on this call"))?;
+    caller.authorize(request.get_ref().tenant_id()).map_err(Status::from)
+}
+
 macro_rules! rpc {
-    ($handler:path, $api:expr, $request:expr) => {
+    ($handler:path, $api:expr, $request:expr) => {{
+        authorized(&$request).await?;
         $handler($api, $request.into_inner())
             .await
             .map(Response::new)
             .map_err(Status::from)
-    };
+    }};
 }
 
 #[tonic::async_trait]
