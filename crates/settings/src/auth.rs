@@ -55,11 +55,14 @@ pub enum TokensError {
     Malformed { path: PathBuf, line: usize, reason: String },
 }
 
+/// SHA-256 of each token → its scope.
+type TokenTable = HashMap<[u8; 32], Scope>;
+
 /// The token table, or none at all (loopback-only mode).
 #[derive(Clone)]
 pub struct Tokens {
-    /// SHA-256 of each token → its scope; `None` when authentication is off.
-    table: Option<Arc<RwLock<HashMap<[u8; 32], Scope>>>>,
+    /// `None` when authentication is off.
+    table: Option<Arc<RwLock<TokenTable>>>,
 }
 
 impl Tokens {
@@ -144,7 +147,7 @@ fn modified(path: &Path) -> Option<(SystemTime, u64)> {
     Some((metadata.modified().ok()?, metadata.len()))
 }
 
-fn parse_file(path: &Path) -> Result<HashMap<[u8; 32], Scope>, TokensError> {
+fn parse_file(path: &Path) -> Result<TokenTable, TokensError> {
     let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read {
         path: path.to_owned(),
         source,
@@ -157,7 +160,7 @@ fn parse_file(path: &Path) -> Result<HashMap<[u8; 32], Scope>, TokensError> {
 }
 
 /// Parses the file's text; an error names the line and what is wrong with it.
-fn parse(text: &str) -> Result<HashMap<[u8; 32], Scope>, (usize, String)> {
+fn parse(text: &str) -> Result<TokenTable, (usize, String)> {
     let mut table = HashMap::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default().trim();
