@@ -8,7 +8,11 @@ use dialin_proto::{
     settings::v1::settings_service_client::SettingsServiceClient,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::{Request, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic::{
+    Request, Status,
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Channel, ClientTlsConfig, Identity},
+};
 
 use crate::{Backend, SmtpServer, TestDatabase};
 
@@ -27,6 +31,7 @@ pub struct TestAppBuilder {
     notifier_starts_later: bool,
     retry_horizon: Option<String>,
     tokens: Vec<(String, String)>,
+    tls: bool,
 }
 
 impl TestAppBuilder {
@@ -51,6 +56,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Both services speak TLS (certificates made for the test); the notifier
+    /// requires the settings service's client certificate.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Settings starts alone; call [`TestApp::start_notifier`] later.
     pub fn notifier_starts_later(mut self) -> Self {
         self.notifier_starts_later = true;
@@ -66,6 +78,7 @@ impl TestAppBuilder {
         let settings_db = TestDatabase::create(backend, &dir, "settings").await;
         let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
         let keys = crate::KeyFiles::write(&dir);
+        let certs = self.tls.then(|| crate::TestCerts::generate(&dir));
         let tokens_file = dir.join("tokens");
         if !self.tokens.is_empty() {
             write_tokens(&tokens_file, &self.tokens);
@@ -76,6 +89,8 @@ impl TestAppBuilder {
             .and_then(|listener| listener.local_addr())
             .expect("reserve a port");
         let mut app = TestApp {
+            certs: certs.clone(),
+            notifier_health_addr: None,
             tokens_file: tokens_file.clone(),
             payload_key_file: keys.payload.display().to_string(),
             retry_horizon: self.retry_horizon.unwrap_or_else(|| "24h".to_owned()),
@@ -98,7 +113,7 @@ impl TestAppBuilder {
             "--database-url",
             &app.settings_db.url,
             "--notifier-url",
-            &format!("http://{notifier_addr}"),
+            &format!("{}://{notifier_addr}", if certs.is_some() { "https" } else { "http" }),
             "--pin-key-file",
             &keys.pin.display().to_string(),
             "--payload-key-file",
@@ -113,6 +128,9 @@ impl TestAppBuilder {
         if !self.tokens.is_empty() {
             settings_args.extend(["--tokens-file".to_owned(), tokens_file_arg]);
         }
+        if let Some(certs) = &certs {
+            settings_args.extend(tls_args(&certs.settings, &certs.ca));
+        }
         let settings = dialin_settings::config::Config::from_args(settings_args.iter().map(String::as_str))
             .expect("valid settings flags");
         let settings = dialin_settings::startup::Application::build(settings)
@@ -126,6 +144,10 @@ impl TestAppBuilder {
 
 pub struct TestApp {
     pub backend: Backend,
+    /// The certificates, when the app speaks TLS.
+    pub certs: Option<crate::TestCerts>,
+    /// The notifier's plaintext health port, when it speaks TLS.
+    pub notifier_health_addr: Option<SocketAddr>,
     /// Where the tokens file is (when the app was built with tokens).
     pub tokens_file: PathBuf,
     payload_key_file: String,
@@ -150,7 +172,7 @@ impl TestApp {
     }
 
     pub async fn start_notifier(&mut self) {
-        let config = dialin_notifier::config::Config::from_args([
+        let mut args: Vec<String> = [
             "--listen",
             &self.notifier_addr.to_string(),
             "--database-url",
@@ -169,8 +191,17 @@ impl TestApp {
             &self.retry_horizon,
             "--drain-timeout",
             "2s",
-        ])
-        .expect("valid notifier flags");
+        ]
+        .map(str::to_owned)
+        .into();
+        if let Some(certs) = &self.certs {
+            args.extend(tls_args(&certs.notifier, &certs.ca));
+            let health = crate::free_addr();
+            args.extend(["--health-listen".to_owned(), health.to_string()]);
+            self.notifier_health_addr = Some(health);
+        }
+        let config =
+            dialin_notifier::config::Config::from_args(args.iter().map(String::as_str)).expect("valid notifier flags");
         let notifier = dialin_notifier::startup::Application::build(config)
             .await
             .expect("build the notifier service");
@@ -223,13 +254,24 @@ impl TestApp {
 
     pub async fn clients(&self) -> Clients {
         let settings_addr = self.settings_addr.expect("settings is running");
+        let (settings_tls, notifier_tls) = match &self.certs {
+            Some(certs) => (
+                Some(client_tls(&certs.ca, None)),
+                Some(client_tls(&certs.ca, Some(&certs.settings))),
+            ),
+            None => (None, None),
+        };
         Clients {
-            settings: SettingsServiceClient::new(channel(settings_addr).await),
-            notifier: NotifierServiceClient::new(channel(self.notifier_addr).await),
+            settings: SettingsServiceClient::new(channel(settings_addr, settings_tls)),
+            notifier: NotifierServiceClient::new(channel(self.notifier_addr, notifier_tls)),
         }
     }
 
     /// Stops both services and waits for them (the databases go when the app is dropped).
+    pub fn notifier_addr(&self) -> SocketAddr {
+        self.notifier_addr
+    }
+
     pub async fn stop(mut self) {
         for (stop, task) in self.running.drain(..) {
             let _ = stop.send(());
@@ -247,11 +289,26 @@ impl Drop for TestApp {
     }
 }
 
-async fn channel(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
+/// A channel to `addr`, over TLS when given a client configuration.
+pub fn channel(addr: SocketAddr, tls: Option<ClientTlsConfig>) -> Channel {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}"))
         .expect("a valid URL")
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy()
+        .connect_timeout(Duration::from_secs(2));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).expect("a valid TLS configuration");
+    }
+    endpoint.connect_lazy()
+}
+
+/// Trusts `ca`; presents `identity` when given one.
+pub fn client_tls(ca: &std::path::Path, identity: Option<&crate::PemFiles>) -> ClientTlsConfig {
+    let read = |path: &std::path::Path| std::fs::read(path).expect("read a PEM file");
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)));
+    match identity {
+        Some(identity) => tls.identity(Identity::from_pem(read(&identity.cert), read(&identity.key))),
+        None => tls,
+    }
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
@@ -277,4 +334,15 @@ pub fn write_tokens(path: &std::path::Path, tokens: &[(String, String)]) {
         .map(|(token, scope)| format!("{} {scope}\n", hex::encode(sha2::Sha256::digest(token.as_bytes()))))
         .collect();
     std::fs::write(path, format!("# written by the test harness\n{lines}")).expect("write the tokens file");
+}
+
+fn tls_args(identity: &crate::PemFiles, ca: &std::path::Path) -> [String; 6] {
+    [
+        "--tls-cert".to_owned(),
+        identity.cert.display().to_string(),
+        "--tls-key".to_owned(),
+        identity.key.display().to_string(),
+        "--tls-ca".to_owned(),
+        ca.display().to_string(),
+    ]
 }

@@ -3,6 +3,7 @@
 //! `DIALIN_TEST_DB=postgres`), and a real SMTP server over TCP.
 
 mod app;
+mod certs;
 mod cluster;
 mod database;
 mod flows;
@@ -11,7 +12,8 @@ mod proxy;
 mod smtp;
 mod wait;
 
-pub use app::{BearerToken, Clients, TestApp, TestAppBuilder, write_tokens};
+pub use app::{BearerToken, Clients, TestApp, TestAppBuilder, channel, client_tls, write_tokens};
+pub use certs::{PemFiles, TestCerts};
 pub use cluster::{Cluster, ClusterOptions};
 pub use database::{Backend, TestDatabase};
 pub use flows::DEADLINE;

@@ -11,6 +11,7 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod validate;
 
 /// Installs ring as the process's rustls crypto provider, so that tonic, sqlx

@@ -6,9 +6,10 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tonic::{
     service::Routes,
-    transport::{Server, server::TcpIncoming},
+    transport::{Server, ServerTlsConfig, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -26,6 +27,12 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// What one service hands to [`serve`].
 pub struct ServeOptions {
+    /// TLS on the main port (health's own port stays plaintext for probes).
+    pub tls: Option<ServerTlsConfig>,
+    /// Calls in flight at once, over all connections; more wait their turn.
+    pub max_concurrent_calls: usize,
+    /// Longest a call may run before it is cut with DEADLINE_EXCEEDED.
+    pub call_timeout: Duration,
     /// The service's fully-qualified gRPC name, reported by health.
     pub service_name: &'static str,
     /// An extra plaintext port that serves only health (Kubernetes probes).
@@ -65,7 +72,15 @@ pub async fn serve(
         tokio::spawn(server)
     });
 
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = options.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
+        .timeout(options.call_timeout)
+        // One tenant's burst cannot take every worker: a bounded number of
+        // calls run at once, the rest queue (and time out if they wait too long).
+        .layer(GlobalConcurrencyLimitLayer::new(options.max_concurrent_calls))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), wait_for_drain(drain_rx));
     tokio::pin!(server);

@@ -7,6 +7,7 @@ use dialin_common::{
     keyfile::{self, KeyFileError},
     sealed::PayloadCipher,
     server::{self, ServeOptions},
+    tls::{TlsError, TlsFiles},
 };
 use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
 use sea_orm::DatabaseConnection;
@@ -22,6 +23,13 @@ use crate::{
     worker::{DeliveryWorker, RetryPolicy},
 };
 
+/// Calls in flight at once, over all connections.
+const MAX_CONCURRENT_CALLS: usize = 512;
+/// Longest a call may run (a switch-off waits out sends in flight).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest request accepted; a Notify is a few hundred bytes.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -30,6 +38,8 @@ pub enum StartupError {
     Database(#[from] database::ConnectError),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot migrate the notifier database: {0}")]
     Migrate(sea_orm::DbErr),
     #[error("cannot listen on {addr}: {source}")]
@@ -40,6 +50,7 @@ pub enum StartupError {
 
 /// A notifier with its port bound and its database migrated, ready to run.
 pub struct Application {
+    tls: Option<TlsFiles>,
     listener: TcpListener,
     health_listener: Option<TcpListener>,
     api: NotifierApi,
@@ -53,6 +64,7 @@ impl Application {
     /// the ports (so bad config fails before any port is bound).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let default_from = mail::parse_mailbox(&config.mail_from)?;
+        let tls = config.tls.load()?;
         let mailer = Mailer::from_config(
             config.smtp_url.as_deref(),
             &config.mail_dir,
@@ -88,6 +100,7 @@ impl Application {
             lease: config.smtp_timeout * 2 + Duration::from_secs(5),
         });
         Ok(Self {
+            tls,
             listener,
             health_listener,
             // A switch-off waits out sends already past the gate: at most one SMTP exchange.
@@ -113,8 +126,12 @@ impl Application {
         }
         let served = server::serve(
             self.listener,
-            Routes::new(NotifierServiceServer::new(self.api)),
+            Routes::new(NotifierServiceServer::new(self.api).max_decoding_message_size(MAX_MESSAGE_BYTES)),
             ServeOptions {
+                // Only the settings service holds a certificate from the CA.
+                tls: self.tls.map(|tls| tls.server(true)),
+                max_concurrent_calls: MAX_CONCURRENT_CALLS,
+                call_timeout: CALL_TIMEOUT,
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use dialin_common::duration::parse as parse_duration;
+use dialin_common::{duration::parse as parse_duration, tls::TlsArgs};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -43,6 +43,9 @@ pub struct Config {
     /// with at rest. Unset: generated and kept beside the database.
     #[arg(long, env = "DIALIN_PAYLOAD_KEY_FILE")]
     pub payload_key_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     /// An extra plaintext port serving only grpc.health.v1 (for Kubernetes probes).
     #[arg(long, env = "DIALIN_HEALTH_LISTEN")]

@@ -7,6 +7,7 @@ use dialin_common::{
     keyfile::{self, KeyFileError},
     sealed::PayloadCipher,
     server::{self, ServeOptions},
+    tls::{TlsError, TlsFiles},
 };
 use dialin_proto::{
     notifier::v1::notifier_service_client::NotifierServiceClient,
@@ -29,6 +30,13 @@ use crate::{
     service::SettingsApi,
 };
 
+/// Calls in flight at once, over all connections.
+const MAX_CONCURRENT_CALLS: usize = 256;
+/// Longest a call may run (a switch-off waits for the notifier's fence).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest request accepted; the largest legitimate one is far smaller.
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(
@@ -37,6 +45,10 @@ pub enum StartupError {
     UnauthenticatedOffLoopback(SocketAddr),
     #[error(transparent)]
     Tokens(#[from] TokensError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("with TLS configured, DIALIN_NOTIFIER_URL must be https://, not {0}")]
+    NotifierUrlNotTls(String),
     #[error("DIALIN_NOTIFIER_URL {url:?} is not a valid URL: {reason}")]
     NotifierUrl { url: String, reason: String },
     #[error(transparent)]
@@ -53,6 +65,7 @@ pub enum StartupError {
 
 /// A settings service with its port bound and its database migrated, ready to run.
 pub struct Application {
+    tls: Option<TlsFiles>,
     tokens: Tokens,
     tokens_file: Option<std::path::PathBuf>,
     listener: TcpListener,
@@ -78,15 +91,28 @@ impl Application {
             }
             None => return Err(StartupError::UnauthenticatedOffLoopback(config.listen)),
         };
-        let notifier = Endpoint::from_shared(config.notifier_url.clone())
-            .map_err(|error| StartupError::NotifierUrl {
+        let tls = config.tls.load()?;
+        let mut notifier =
+            Endpoint::from_shared(config.notifier_url.clone()).map_err(|error| StartupError::NotifierUrl {
                 url: config.notifier_url.clone(),
                 reason: error.to_string(),
-            })?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            })?;
+        if let Some(tls) = &tls {
+            if !config.notifier_url.starts_with("https://") {
+                return Err(StartupError::NotifierUrlNotTls(config.notifier_url.clone()));
+            }
+            notifier = notifier
+                .tls_config(tls.client())
+                .map_err(|error| StartupError::NotifierUrl {
+                    url: config.notifier_url.clone(),
+                    reason: error.to_string(),
+                })?;
+        }
+        let notifier = notifier.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
+        // Events are small and quick to record: a notifier that takes longer is retried.
+        let dispatch_channel = notifier.clone().timeout(Duration::from_secs(10)).connect_lazy();
+        // A switch-off may wait for sends in flight (up to the notifier's SMTP timeout).
+        let confirm_channel = notifier.timeout(Duration::from_secs(45)).connect_lazy();
         let db = database::connect(&config.database_url).await?;
         Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
         let pin_key = PinKey::load(
@@ -103,20 +129,20 @@ impl Application {
             config.payload_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "settings", "payload-key"),
         )?);
-        let notifier = NotifierServiceClient::new(notifier);
         let dispatcher = Dispatcher {
             db: db.clone(),
             instance: uuid::Uuid::new_v4().to_string(),
-            notifier: notifier.clone(),
+            notifier: NotifierServiceClient::new(dispatch_channel),
             outbox: outbox.clone(),
             max_backoff: config.outbox_max_backoff,
         };
         Ok(Self {
+            tls,
             tokens,
             tokens_file: config.tokens_file.clone(),
             listener,
             health_listener,
-            api: SettingsApi::new(db.clone(), pin_key, outbox, notifier),
+            api: SettingsApi::new(db.clone(), pin_key, outbox, NotifierServiceClient::new(confirm_channel)),
             dispatcher,
             drain_timeout: config.drain_timeout,
             db,
@@ -141,10 +167,14 @@ impl Application {
         let served = server::serve(
             self.listener,
             Routes::new(InterceptedService::new(
-                SettingsServiceServer::new(self.api),
+                SettingsServiceServer::new(self.api).max_decoding_message_size(MAX_MESSAGE_BYTES),
                 self.tokens.interceptor(),
             )),
             ServeOptions {
+                // Callers authenticate with tokens; a client certificate is welcome, not required.
+                tls: self.tls.map(|tls| tls.server(false)),
+                max_concurrent_calls: MAX_CONCURRENT_CALLS,
+                call_timeout: CALL_TIMEOUT,
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,

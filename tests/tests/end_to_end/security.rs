@@ -191,3 +191,47 @@ async fn verify_pin_checks_and_locks_out_guessing() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notifier_trusts_only_the_settings_service() {
+    use dialin_proto::notifier::v1::{ListDeliveriesRequest, notifier_service_client::NotifierServiceClient};
+    use dialin_tests::{channel, client_tls};
+
+    let app = TestApp::builder().tls().start().await;
+    let certs = app.certs.clone().expect("certificates");
+    let mut clients = app.clients().await;
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    clients.license("t", "max").await;
+    let deliveries = clients.settled_deliveries("t", "max", 1).await;
+    app.smtp.wait_for(&deliveries[0].delivery_id).await;
+
+    let list = || ListDeliveriesRequest {
+        tenant_id: "t".into(),
+        user_id: None,
+        page_size: 10,
+        page_token: String::new(),
+    };
+    let no_certificate = NotifierServiceClient::new(channel(app.notifier_addr(), Some(client_tls(&certs.ca, None))))
+        .list_deliveries(list())
+        .await;
+    assert!(no_certificate.is_err(), "a client without a certificate is refused");
+    let stranger = NotifierServiceClient::new(channel(
+        app.notifier_addr(),
+        Some(client_tls(&certs.ca, Some(&certs.stranger))),
+    ))
+    .list_deliveries(list())
+    .await;
+    assert!(stranger.is_err(), "a certificate from another CA is refused");
+    let plaintext = NotifierServiceClient::new(channel(app.notifier_addr(), None))
+        .list_deliveries(list())
+        .await;
+    assert!(plaintext.is_err(), "plaintext is refused");
+
+    // Kubernetes probes reach health on a plaintext port of its own.
+    let health = channel(app.notifier_health_addr.expect("a health port"), None);
+    HealthClient::new(health)
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .expect("health over plaintext");
+    app.stop().await;
+}
