@@ -28,6 +28,8 @@ pub struct ClusterOptions {
     pub notifier_replicas: usize,
     /// Route PostgreSQL traffic through a [`TcpProxy`] (PostgreSQL only).
     pub cuttable_database: bool,
+    /// `RUST_LOG` for the services.
+    pub log_level: &'static str,
 }
 
 impl Default for ClusterOptions {
@@ -36,6 +38,7 @@ impl Default for ClusterOptions {
             settings_replicas: 1,
             notifier_replicas: 1,
             cuttable_database: false,
+            log_level: "info",
         }
     }
 }
@@ -74,6 +77,7 @@ impl Cluster {
                 ("DIALIN_RETRY_MAX", "1s".to_owned()),
                 ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
             ];
+            let env = [env, vec![("RUST_LOG", options.log_level.to_owned())]].concat();
             let log = dir.join(format!("notifier-{replica}.log"));
             notifiers.push(ServiceProcess::start("dialin-notifier", addr, owned(env), log).await);
         }
@@ -91,6 +95,7 @@ impl Cluster {
                 ("DIALIN_OUTBOX_MAX_BACKOFF", "500ms".to_owned()),
                 ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
             ];
+            let env = [env, vec![("RUST_LOG", options.log_level.to_owned())]].concat();
             let log = dir.join(format!("settings-{replica}.log"));
             settings.push(ServiceProcess::start("dialin-settings", addr, owned(env), log).await);
         }

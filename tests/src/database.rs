@@ -53,6 +53,54 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// Everything stored, as text and bytes: the SQLite files (with the
+    /// write-ahead log), or every PostgreSQL table's rows as text.
+    pub async fn everything_stored(&self) -> Vec<u8> {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = dialin_common::database::sqlite_path(&self.url)
+                    .expect("a SQLite URL")
+                    .to_owned();
+                ["", "-wal", "-shm"]
+                    .iter()
+                    .filter_map(|suffix| std::fs::read(format!("{path}{suffix}")).ok())
+                    .flatten()
+                    .collect()
+            }
+            Backend::Postgres => {
+                let db = Database::connect(self.url.clone())
+                    .await
+                    .expect("connect to the test database");
+                let backend = db.get_database_backend();
+                let tables = db
+                    .query_all_raw(sea_orm::Statement::from_string(
+                        backend,
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                    ))
+                    .await
+                    .expect("list the tables");
+                let mut dump = Vec::new();
+                for table in tables {
+                    let name: String = table.try_get_by_index(0).expect("a table name");
+                    let rows = db
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            backend,
+                            format!("SELECT t::text FROM \"{name}\" t"),
+                        ))
+                        .await
+                        .expect("read a table");
+                    for row in rows {
+                        let text: String = row.try_get_by_index(0).expect("a row as text");
+                        dump.extend_from_slice(text.as_bytes());
+                        dump.push(b'\n');
+                    }
+                }
+                let _ = db.close().await;
+                dump
+            }
+        }
+    }
+
     /// The PostgreSQL server's address.
     pub fn server_addr(&self) -> std::net::SocketAddr {
         let server = postgres_server();

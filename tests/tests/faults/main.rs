@@ -6,6 +6,7 @@
 mod crashes;
 mod database;
 mod replicas;
+mod secrecy;
 mod smtp;
 mod switch;
 
