@@ -177,4 +177,22 @@ mod tests {
         assert!(locale("locale", "f").is_err());
         assert!(locale("locale", "fr_FR").is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever arrives, every validator answers (no panic), and what it
+        /// accepts is safe to put in a mail header.
+        #[test]
+        fn validators_never_panic_and_accept_only_header_safe_text(text in "\\PC*|[\\x00-\\x7f]{0,300}") {
+            let _ = id("f", &text);
+            let _ = e164("f", &text);
+            let _ = country("f", &text);
+            let _ = locale("f", &text);
+            if email("f", &text).is_ok() {
+                proptest::prop_assert!(text.is_ascii() && !text.contains(['\r', '\n', ' ', ',', '<', '>']));
+            }
+            if display_name("f", &text).is_ok() {
+                proptest::prop_assert!(!text.chars().any(char::is_control));
+            }
+        }
+    }
 }

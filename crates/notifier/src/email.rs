@@ -234,4 +234,19 @@ mod tests {
         );
         assert!(email.text.contains("<b>Eve</b>"));
     }
+
+    proptest::proptest! {
+        /// Rendering never panics, and a name never reaches the HTML unescaped.
+        #[test]
+        fn any_name_renders_and_is_escaped_in_html(name in "\\PC{0,80}") {
+            let pin = SecretString::from("123456");
+            for kind in [EmailKind::Welcome, EmailKind::PinReset, EmailKind::SettingsChanged, EmailKind::Disabled, EmailKind::ConferenceInfo] {
+                let email = render(kind, &name, &details("+18005550199"), Some(&pin)).unwrap();
+                if name.contains('<') {
+                    proptest::prop_assert!(!email.html.contains(&name));
+                }
+                proptest::prop_assert!(email.text.contains(&name));
+            }
+        }
+    }
 }

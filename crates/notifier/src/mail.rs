@@ -367,4 +367,30 @@ mod tests {
         assert!(raw.contains("Message-ID: <d-1@dialin.notifier>"), "{raw}");
         assert!(raw.contains("multipart/alternative") && raw.contains("text/html"));
     }
+
+    proptest::proptest! {
+        /// Any display name the validators accept, however odd its Unicode,
+        /// yields one well-formed message: one To, no injected header.
+        #[test]
+        fn odd_names_cannot_inject_headers(name in "\\PC{1,60}") {
+            proptest::prop_assume!(dialin_common::validate::display_name("n", &name).is_ok());
+            let email = crate::email::render(
+                dialin_proto::notifier::v1::EmailKind::ConferenceInfo,
+                &name,
+                &crate::email::Details {
+                    conference_id: "1234567".into(),
+                    toll_number: "+14255550100".into(),
+                    toll_free_number: String::new(),
+                },
+                None,
+            )
+            .unwrap();
+            let to = Mailbox::new(Some(name.clone()), "ann@example.com".parse().unwrap());
+            let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
+            let raw = String::from_utf8_lossy(&build_message("d", from, to, email).unwrap().formatted()).into_owned();
+            let headers = raw.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+            proptest::prop_assert_eq!(headers.matches("\r\nto: ").count() + usize::from(headers.starts_with("to: ")), 1);
+            proptest::prop_assert!(!headers.contains("\r\nbcc:"));
+        }
+    }
 }

@@ -228,3 +228,58 @@ async fn unknown_users_and_foreign_numbers() {
     assert_status(reset_unlicensed, Code::FailedPrecondition, "AssignLicense");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_unicode_is_handled_or_refused_never_a_panic() {
+    let app = TestApp::start().await;
+    let mut clients = app.clients().await;
+    clients.add_number("t", TOLL, NumberType::Toll, "US").await;
+    let accepted = [
+        ("rtl", "\u{202E}evilname\u{202C} Ahmed"),
+        ("zwj", "👩\u{200D}💻 Dev Team"),
+        ("combining", "Zoe\u{0301} Ñandú 李小龍"),
+        ("long", &"é".repeat(256)),
+    ];
+    for (user_id, name) in accepted {
+        clients
+            .settings
+            .assign_license(licence(user_id, &format!("{user_id}@example.com"), name))
+            .await
+            .unwrap_or_else(|status| panic!("{user_id}: {status:?}"));
+        let deliveries = clients.settled_deliveries("t", user_id, 1).await;
+        let email = app.smtp.wait_for(&deliveries[0].delivery_id).await;
+        assert!(
+            email.text.contains(name),
+            "{user_id}: the name reaches the email intact"
+        );
+    }
+    for (name, words) in [
+        ("Nul\u{0}byte", "control"),
+        ("Bell\u{7}", "control"),
+        (&"x".repeat(257) as &str, "longer than"),
+        ("Tab\there", "control"),
+    ] {
+        assert_status(
+            s_assign(&mut clients.settings, name).await,
+            Code::InvalidArgument,
+            words,
+        );
+    }
+    let mut bad_locale = licence("loc", "loc@example.com", "Loc");
+    bad_locale.locale = Some("fr-\u{0301}FR".into());
+    assert_status(
+        clients.settings.assign_license(bad_locale).await,
+        Code::InvalidArgument,
+        "BCP 47",
+    );
+    app.stop().await;
+}
+
+async fn s_assign(
+    settings: &mut dialin_proto::settings::v1::settings_service_client::SettingsServiceClient<
+        tonic::transport::Channel,
+    >,
+    name: &str,
+) -> Result<tonic::Response<settings::AssignLicenseResponse>, tonic::Status> {
+    settings.assign_license(licence("odd", "odd@example.com", name)).await
+}

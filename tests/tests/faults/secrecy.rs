@@ -87,7 +87,10 @@ async fn a_pin_appears_only_in_the_response_and_the_email() {
     ]
     .concat();
     // The scan reads both databases: the user's row and the delivery rows are there.
-    assert!(contains(&stored, "sam@example.com") && contains(&stored, "PIN_RESET"), "the scan missed a database");
+    assert!(
+        contains(&stored, "sam@example.com") && contains(&stored, "PIN_RESET"),
+        "the scan missed a database"
+    );
     for pin in [&welcome_pin, &reset_pin, &suppressed_pin] {
         assert!(!contains(&logs, pin), "a PIN in the logs (in {})", cluster.logs());
         assert!(!contains(&stored, pin), "a PIN in a database");
