@@ -43,7 +43,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
                 .foreign_keys(true)
         });
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        options.max_connections(16).min_connections(0);
+        options
+            .max_connections(16)
+            .min_connections(0)
+            // A stuck lock or statement becomes an error, never a hung service.
+            .statement_timeout(Duration::from_secs(30))
+            .map_sqlx_postgres_opts(|opts| opts.options([("lock_timeout", "10s")]));
     } else {
         // Only the scheme: the rest of a URL may hold a password.
         let scheme = url.split("://").next().unwrap_or_default();

@@ -19,6 +19,8 @@ use crate::{
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
 
+/// Cheap to clone: every field is a handle.
+#[derive(Clone)]
 pub struct NotifierApi {
     db: DatabaseConnection,
     /// Seals the content of pending emails (it may hold a PIN).
@@ -44,13 +46,16 @@ impl NotifierApi {
         }
     }
 
-    async fn put_tenant_policy(&self, request: pb::PutTenantPolicyRequest) -> Result<pb::TenantPolicy> {
+    async fn put_tenant_policy(self, request: pb::PutTenantPolicyRequest) -> Result<pb::TenantPolicy> {
         check(validate::id("tenant_id", &request.tenant_id))?;
-        if request.send_email_from_override {
+        // The sender is checked whenever given: it may be switched on later without being sent again.
+        if request.send_email_from_override || !request.send_email_from_address.is_empty() {
             check(validate::email(
                 "send_email_from_address",
                 &request.send_email_from_address,
             ))?;
+        }
+        if request.send_email_from_override || !request.send_email_from_display_name.is_empty() {
             check(validate::display_name(
                 "send_email_from_display_name",
                 &request.send_email_from_display_name,
@@ -81,14 +86,14 @@ impl NotifierApi {
         Ok(policy::to_pb(held))
     }
 
-    async fn retry_delivery(&self, request: pb::RetryDeliveryRequest) -> Result<pb::Delivery> {
+    async fn retry_delivery(self, request: pb::RetryDeliveryRequest) -> Result<pb::Delivery> {
         check(validate::id("delivery_id", &request.delivery_id))?;
         let requeued = retry::requeue(&self.db, &request.delivery_id).await?;
         self.worker_wake.notify_one();
         Ok(delivery_to_pb(requeued))
     }
 
-    async fn notify(&self, request: pb::NotifyRequest) -> Result<pb::NotifyResponse> {
+    async fn notify(self, request: pb::NotifyRequest) -> Result<pb::NotifyResponse> {
         let recorded = intake::notify(&self.db, &self.cipher, request).await?;
         if recorded.status == DeliveryStatus::Pending {
             self.worker_wake.notify_one();
@@ -100,7 +105,7 @@ impl NotifierApi {
         })
     }
 
-    async fn get_delivery(&self, request: pb::GetDeliveryRequest) -> Result<pb::Delivery> {
+    async fn get_delivery(self, request: pb::GetDeliveryRequest) -> Result<pb::Delivery> {
         check(validate::id("delivery_id", &request.delivery_id))?;
         delivery::Entity::find_by_id(&request.delivery_id)
             .one(&self.db)
@@ -114,7 +119,7 @@ impl NotifierApi {
             })
     }
 
-    async fn list_deliveries(&self, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
+    async fn list_deliveries(self, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
         check(validate::id("tenant_id", &request.tenant_id))?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -130,6 +135,7 @@ impl NotifierApi {
             query = query.filter(delivery::Column::UserId.eq(user_id));
         }
         if !request.page_token.is_empty() {
+            check(validate::id("page_token", &request.page_token))?;
             let (created_at, delivery_id) = parse_page_token(&request.page_token)?;
             query = query.filter(
                 Condition::any().add(delivery::Column::CreatedAt.lt(created_at)).add(
@@ -183,36 +189,55 @@ fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
     }
 }
 
+/// Runs a handler to its end even if the caller goes away, so that a call cut
+/// off mid-transaction never leaves that transaction to a pooled connection.
+async fn run_to_completion<Req, Resp, F, Fut>(
+    api: &NotifierApi,
+    request: Request<Req>,
+    handler: F,
+) -> Result<Response<Resp>, Status>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+    F: FnOnce(NotifierApi, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp>> + Send + 'static,
+{
+    let work = handler(api.clone(), request.into_inner());
+    tokio::spawn(work)
+        .await
+        .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
+        .map(Response::new)
+        .map_err(Status::from)
+}
+
 #[tonic::async_trait]
 impl NotifierService for NotifierApi {
     async fn put_tenant_policy(
         &self,
         request: Request<pb::PutTenantPolicyRequest>,
     ) -> Result<Response<pb::TenantPolicy>, Status> {
-        Ok(Response::new(
-            Self::put_tenant_policy(self, request.into_inner()).await?,
-        ))
+        run_to_completion(self, request, Self::put_tenant_policy).await
     }
 
     async fn notify(&self, request: Request<pb::NotifyRequest>) -> Result<Response<pb::NotifyResponse>, Status> {
-        Ok(Response::new(Self::notify(self, request.into_inner()).await?))
+        run_to_completion(self, request, Self::notify).await
     }
 
     async fn get_delivery(&self, request: Request<pb::GetDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {
-        Ok(Response::new(Self::get_delivery(self, request.into_inner()).await?))
+        run_to_completion(self, request, Self::get_delivery).await
     }
 
     async fn retry_delivery(
         &self,
         request: Request<pb::RetryDeliveryRequest>,
     ) -> Result<Response<pb::Delivery>, Status> {
-        Ok(Response::new(Self::retry_delivery(self, request.into_inner()).await?))
+        run_to_completion(self, request, Self::retry_delivery).await
     }
 
     async fn list_deliveries(
         &self,
         request: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        Ok(Response::new(Self::list_deliveries(self, request.into_inner()).await?))
+        run_to_completion(self, request, Self::list_deliveries).await
     }
 }

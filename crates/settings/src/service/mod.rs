@@ -18,6 +18,8 @@ use tonic::{Request, Response, Status, transport::Channel};
 
 use crate::{auth::Caller, outbox::Outbox, pin::PinKey};
 
+/// Cheap to clone: every field is a handle.
+#[derive(Clone)]
 pub struct SettingsApi {
     db: DatabaseConnection,
     pin_key: PinKey,
@@ -91,8 +93,13 @@ async fn authorized<R: ForTenant>(request: &Request<R>) -> Result<(), Status> {
 macro_rules! rpc {
     ($handler:path, $api:expr, $request:expr) => {{
         authorized(&$request).await?;
-        $handler($api, $request.into_inner())
+        let api = $api.clone();
+        let request = $request.into_inner();
+        // The work runs to its end even if the caller goes away: a call cut off
+        // mid-transaction must not leave that transaction to a pooled connection.
+        tokio::spawn(async move { $handler(&api, request).await })
             .await
+            .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
             .map(Response::new)
             .map_err(Status::from)
     }};
