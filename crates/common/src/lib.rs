@@ -6,6 +6,7 @@ pub mod duration;
 pub mod error;
 pub mod ids;
 pub mod keyfile;
+pub mod schema;
 pub mod sealed;
 pub mod server;
 pub mod shutdown;

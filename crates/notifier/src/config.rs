@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use dialin_common::{duration::parse as parse_duration, tls::TlsArgs};
+use dialin_common::{duration::parse as parse_duration, schema::Command, tls::TlsArgs};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -69,6 +69,14 @@ pub struct Config {
 
     #[command(flatten)]
     pub tls: TlsArgs,
+
+    /// Migrate the schema at start (true), or only check it is current and
+    /// refuse to start otherwise (false: a Job runs `migrate` first).
+    #[arg(long, env = "DIALIN_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
     /// An extra plaintext port serving only grpc.health.v1 (for Kubernetes probes).
     #[arg(long, env = "DIALIN_HEALTH_LISTEN")]

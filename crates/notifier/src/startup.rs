@@ -5,13 +5,13 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use dialin_common::{
     database,
     keyfile::{self, KeyFileError},
+    schema::{self, SchemaError},
     sealed::PayloadCipher,
     server::{self, ServeOptions},
     tls::{TlsError, TlsFiles},
 };
 use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 use tokio::{net::TcpListener, sync::Notify};
 use tonic::service::Routes;
 
@@ -40,8 +40,8 @@ pub enum StartupError {
     KeyFile(#[from] KeyFileError),
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("cannot migrate the notifier database: {0}")]
-    Migrate(sea_orm::DbErr),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -59,6 +59,15 @@ pub struct Application {
     db: DatabaseConnection,
 }
 
+/// `dialin-notifier migrate`: brings the schema up to date and returns.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let db = database::connect(&config.database_url).await?;
+    schema::migrate::<Migrator>(&db).await?;
+    let _ = db.close().await;
+    tracing::info!("database schema is current");
+    Ok(())
+}
+
 impl Application {
     /// Checks the configuration, connects and migrates the database, then binds
     /// the ports (so bad config fails before any port is bound).
@@ -72,7 +81,7 @@ impl Application {
             config.smtp_timeout,
         )?;
         let db = database::connect(&config.database_url).await?;
-        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        schema::prepare::<Migrator>(&db, "dialin-notifier", config.migrate_on_start).await?;
         let cipher = PayloadCipher::load(
             config.payload_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "notifier", "payload-key"),

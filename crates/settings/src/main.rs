@@ -1,13 +1,26 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dialin_settings::{config::Config, startup::Application};
+use dialin_common::schema::Command;
+use dialin_settings::{
+    config::Config,
+    startup::{self, Application},
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
     dialin_common::telemetry::init();
     dialin_common::install_crypto_provider();
+    if config.command == Some(Command::Migrate) {
+        return match startup::migrate(&config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "dialin-settings migrate failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let application = match Application::build(config).await {
         Ok(application) => application,
         Err(error) => {

@@ -5,6 +5,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use dialin_common::{
     database,
     keyfile::{self, KeyFileError},
+    schema::{self, SchemaError},
     sealed::PayloadCipher,
     server::{self, ServeOptions},
     tls::{TlsError, TlsFiles},
@@ -14,7 +15,6 @@ use dialin_proto::{
     settings::v1::settings_service_server::{SERVICE_NAME, SettingsServiceServer},
 };
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tonic::{
     service::{Routes, interceptor::InterceptedService},
@@ -53,8 +53,8 @@ pub enum StartupError {
     NotifierUrl { url: String, reason: String },
     #[error(transparent)]
     Database(#[from] database::ConnectError),
-    #[error("cannot migrate the settings database: {0}")]
-    Migrate(sea_orm::DbErr),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
     #[error("cannot listen on {addr}: {source}")]
@@ -74,6 +74,15 @@ pub struct Application {
     dispatcher: Dispatcher,
     drain_timeout: Duration,
     db: DatabaseConnection,
+}
+
+/// `dialin-settings migrate`: brings the schema up to date and returns.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let db = database::connect(&config.database_url).await?;
+    schema::migrate::<Migrator>(&db).await?;
+    let _ = db.close().await;
+    tracing::info!("database schema is current");
+    Ok(())
 }
 
 impl Application {
@@ -114,7 +123,7 @@ impl Application {
         // A switch-off may wait for sends in flight (up to the notifier's SMTP timeout).
         let confirm_channel = notifier.timeout(Duration::from_secs(45)).connect_lazy();
         let db = database::connect(&config.database_url).await?;
-        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        schema::prepare::<Migrator>(&db, "dialin-settings", config.migrate_on_start).await?;
         let pin_key = PinKey::load(
             config.pin_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "settings", "pin-key"),

@@ -90,3 +90,47 @@ async fn the_settings_service_refuses_bad_configuration() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn migrate_runs_twice_and_a_schema_out_of_step_is_refused() {
+    use sea_orm::{ConnectionTrait, Database};
+
+    let dir = std::env::temp_dir().join(format!("dialin-schema-{}", uuid::Uuid::new_v4().simple()));
+    let database = format!("sqlite://{}/n.db?mode=rwc", dir.display());
+    let mail_dir = dir.join("mail").display().to_string();
+    let config = |migrate_on_start: &'static str| {
+        NotifierConfig::from_args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database,
+            "--mail-dir",
+            &mail_dir,
+            "--migrate-on-start",
+            migrate_on_start,
+        ])
+        .expect("flags parse")
+    };
+    let behind = match Notifier::build(config("false")).await {
+        Ok(_) => panic!("an empty database is behind"),
+        Err(error) => error.to_string(),
+    };
+    assert!(behind.contains("dialin-notifier migrate"), "{behind}");
+    for _ in 0..2 {
+        dialin_notifier::startup::migrate(&config("false"))
+            .await
+            .expect("migrate, twice");
+    }
+    Notifier::build(config("false")).await.expect("a current schema starts");
+
+    let db = Database::connect(database.clone()).await.unwrap();
+    db.execute_unprepared("INSERT INTO seaql_migrations (version, applied_at) VALUES ('m9999_from_the_future', 0)")
+        .await
+        .unwrap();
+    let ahead = match Notifier::build(config("true")).await {
+        Ok(_) => panic!("a schema ahead of the binary is refused"),
+        Err(error) => error.to_string(),
+    };
+    assert!(ahead.contains("ahead of this binary"), "{ahead}");
+    let _ = std::fs::remove_dir_all(dir);
+}
