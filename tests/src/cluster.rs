@@ -15,6 +15,9 @@ pub struct Cluster {
     pub smtp: SmtpServer,
     pub settings: Vec<ServiceProcess>,
     pub notifiers: Vec<ServiceProcess>,
+    /// Each replica's /metrics address, when asked for.
+    pub settings_metrics: Vec<SocketAddr>,
+    pub notifier_metrics: Vec<SocketAddr>,
     /// Between the services and PostgreSQL, when asked for.
     pub database_link: Option<TcpProxy>,
     pub settings_db: TestDatabase,
@@ -30,6 +33,8 @@ pub struct ClusterOptions {
     pub cuttable_database: bool,
     /// `RUST_LOG` for the services.
     pub log_level: &'static str,
+    /// Serve /metrics on a port of each service's own.
+    pub metrics: bool,
 }
 
 impl Default for ClusterOptions {
@@ -39,6 +44,7 @@ impl Default for ClusterOptions {
             notifier_replicas: 1,
             cuttable_database: false,
             log_level: "info",
+            metrics: false,
         }
     }
 }
@@ -64,6 +70,15 @@ impl Cluster {
         let keys = crate::KeyFiles::write(&dir);
 
         let mut notifiers = Vec::new();
+        let (mut settings_metrics, mut notifier_metrics) = (Vec::new(), Vec::new());
+        let mut metrics_env = |addrs: &mut Vec<SocketAddr>| {
+            if !options.metrics {
+                return Vec::new();
+            }
+            let addr = free_addr();
+            addrs.push(addr);
+            vec![("DIALIN_METRICS_LISTEN", addr.to_string())]
+        };
         for replica in 0..options.notifier_replicas {
             let addr = free_addr();
             let env = vec![
@@ -77,7 +92,12 @@ impl Cluster {
                 ("DIALIN_RETRY_MAX", "1s".to_owned()),
                 ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
             ];
-            let env = [env, vec![("RUST_LOG", options.log_level.to_owned())]].concat();
+            let env = [
+                env,
+                vec![("RUST_LOG", options.log_level.to_owned())],
+                metrics_env(&mut notifier_metrics),
+            ]
+            .concat();
             let log = dir.join(format!("notifier-{replica}.log"));
             notifiers.push(ServiceProcess::start("dialin-notifier", addr, owned(env), log).await);
         }
@@ -95,11 +115,18 @@ impl Cluster {
                 ("DIALIN_OUTBOX_MAX_BACKOFF", "500ms".to_owned()),
                 ("DIALIN_DRAIN_TIMEOUT", "2s".to_owned()),
             ];
-            let env = [env, vec![("RUST_LOG", options.log_level.to_owned())]].concat();
+            let env = [
+                env,
+                vec![("RUST_LOG", options.log_level.to_owned())],
+                metrics_env(&mut settings_metrics),
+            ]
+            .concat();
             let log = dir.join(format!("settings-{replica}.log"));
             settings.push(ServiceProcess::start("dialin-settings", addr, owned(env), log).await);
         }
         Self {
+            settings_metrics,
+            notifier_metrics,
             backend,
             smtp,
             settings,
@@ -123,6 +150,31 @@ impl Cluster {
             settings: SettingsServiceClient::new(channel(self.settings[settings].addr)),
             notifier: NotifierServiceClient::new(channel(self.notifiers[notifier].addr)),
         }
+    }
+
+    /// The Prometheus text a /metrics endpoint serves.
+    pub async fn scrape(addr: SocketAddr) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to /metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("ask for /metrics");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read /metrics");
+        assert!(
+            response.starts_with("HTTP/1.") && response.contains(" 200 "),
+            "{response}"
+        );
+        response
+    }
+
+    /// The value of one sample line (`name{labels}`), 0 when absent.
+    pub fn sample(metrics: &str, series: &str) -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// Where the services' logs are, for a failing test's message.

@@ -11,6 +11,7 @@ pub mod sealed;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod telemetry_metrics;
 pub mod time;
 pub mod tls;
 pub mod validate;

@@ -3,6 +3,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tonic::{
     service::Routes,
@@ -10,6 +11,8 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::limit::GlobalConcurrencyLimitLayer;
+
+use crate::telemetry_metrics::RpcMetricsLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -33,6 +36,8 @@ pub struct ServeOptions {
     pub max_concurrent_calls: usize,
     /// Longest a call may run before it is cut with DEADLINE_EXCEEDED.
     pub call_timeout: Duration,
+    /// Health reports NOT_SERVING while this database is unreachable.
+    pub database: DatabaseConnection,
     /// The service's fully-qualified gRPC name, reported by health.
     pub service_name: &'static str,
     /// An extra plaintext port that serves only health (Kubernetes probes).
@@ -52,6 +57,11 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     set_status(&reporter, options.service_name, ServingStatus::Serving).await;
+    let database_watch = tokio::spawn(watch_database(
+        options.database.clone(),
+        reporter.clone(),
+        options.service_name,
+    ));
 
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
@@ -81,6 +91,7 @@ pub async fn serve(
         // One tenant's burst cannot take every worker: a bounded number of
         // calls run at once, the rest queue (and time out if they wait too long).
         .layer(GlobalConcurrencyLimitLayer::new(options.max_concurrent_calls))
+        .layer(RpcMetricsLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), wait_for_drain(drain_rx));
     tokio::pin!(server);
@@ -89,6 +100,7 @@ pub async fn serve(
         () = shutdown => {}
     }
 
+    database_watch.abort();
     set_status(&reporter, options.service_name, ServingStatus::NotServing).await;
     let _ = drain_tx.send(true);
     let drained = tokio::time::timeout(options.drain_timeout, &mut server).await;
@@ -114,6 +126,26 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
+/// Pings the database every 2 s: NOT_SERVING while it is unreachable, so that
+/// Kubernetes sends calls elsewhere; SERVING again when it answers.
+async fn watch_database(db: DatabaseConnection, reporter: HealthReporter, service_name: &'static str) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let reachable = db.ping().await.is_ok();
+        if reachable != serving {
+            serving = reachable;
+            let status = if reachable {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            tracing::warn!(database_reachable = reachable, "health now {status:?}");
+            set_status(&reporter, service_name, status).await;
+        }
+    }
 }
 
 async fn set_status(reporter: &HealthReporter, service_name: &str, status: ServingStatus) {

@@ -97,6 +97,10 @@ pub async fn notify(
         }
         Err(error) => return Err(error.into()),
     }
+    if status != DeliveryStatus::Pending {
+        metrics::counter!("dialin_emails_total", "kind" => event.kind.as_str_name(), "outcome" => status.as_str_name())
+            .increment(1);
+    }
     tracing::info!(
         delivery_id,
         event_id = event.event_id,

@@ -8,6 +8,7 @@ use dialin_common::{
     schema::{self, SchemaError},
     sealed::PayloadCipher,
     server::{self, ServeOptions},
+    telemetry_metrics,
     tls::{TlsError, TlsFiles},
 };
 use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
@@ -40,6 +41,8 @@ pub enum StartupError {
     KeyFile(#[from] KeyFileError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot serve metrics: {0}")]
+    Metrics(String),
     #[error(transparent)]
     Schema(#[from] SchemaError),
     #[error("cannot listen on {addr}: {source}")]
@@ -87,6 +90,11 @@ impl Application {
             &keyfile::default_path(&config.database_url, "notifier", "payload-key"),
         )?;
 
+        if let Some(listen) = config.metrics_listen {
+            telemetry_metrics::install(listen).map_err(|error| StartupError::Metrics(error.to_string()))?;
+            let db = db.clone();
+            telemetry_metrics::sample_every(Duration::from_secs(5), move || sample_backlog(db.clone()));
+        }
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
             Some(addr) => Some(bind(addr).await?),
@@ -141,6 +149,7 @@ impl Application {
                 tls: self.tls.map(|tls| tls.server(true)),
                 max_concurrent_calls: MAX_CONCURRENT_CALLS,
                 call_timeout: CALL_TIMEOUT,
+                database: self.db.clone(),
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
@@ -160,4 +169,23 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     server::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// The backlog, for the gauges: how many emails wait, and for how long the oldest has.
+async fn sample_backlog(db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let query = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'PENDING'",
+    );
+    let Ok(Some(row)) = db.query_one_raw(query).await else {
+        return;
+    };
+    let pending: i64 = row.try_get_by_index(0).unwrap_or(0);
+    let oldest: Option<i64> = row.try_get_by_index(1).ok().flatten();
+    metrics::gauge!("dialin_deliveries_pending").set(pending as f64);
+    let age = oldest.map_or(0.0, |oldest| {
+        (dialin_common::time::now_millis() - oldest) as f64 / 1000.0
+    });
+    metrics::gauge!("dialin_oldest_pending_delivery_age_seconds").set(age);
 }

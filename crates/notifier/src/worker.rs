@@ -178,7 +178,16 @@ impl DeliveryWorker {
             Ok(message) => message,
             Err(reason) => return Ok(Outcome::Failed(reason)),
         };
-        Ok(match self.mailer.send(&delivery.delivery_id, &message).await {
+        let sent = self.mailer.send(&delivery.delivery_id, &message).await;
+        if let Err(error) = &sent {
+            let class = if matches!(error, SendError::Permanent(_)) {
+                "permanent"
+            } else {
+                "transient"
+            };
+            metrics::counter!("dialin_smtp_errors_total", "class" => class).increment(1);
+        }
+        Ok(match sent {
             Ok(()) => Outcome::Sent,
             Err(SendError::Transient(reason)) => Outcome::Retry(reason),
             Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
@@ -299,6 +308,8 @@ impl DeliveryWorker {
         };
         update.exec(&self.db).await?;
         if status != DeliveryStatus::Pending {
+            metrics::counter!("dialin_emails_total", "kind" => delivery.kind.clone(), "outcome" => status.as_str_name())
+                .increment(1);
             tracing::info!(
                 delivery_id = delivery.delivery_id,
                 kind = delivery.kind,

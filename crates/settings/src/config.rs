@@ -55,6 +55,10 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Where Prometheus scrapes /metrics. Unset: no metrics endpoint.
+    #[arg(long, env = "DIALIN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// An extra plaintext port serving only grpc.health.v1 (for Kubernetes probes).
     #[arg(long, env = "DIALIN_HEALTH_LISTEN")]
     pub health_listen: Option<SocketAddr>,

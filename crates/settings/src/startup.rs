@@ -8,6 +8,7 @@ use dialin_common::{
     schema::{self, SchemaError},
     sealed::PayloadCipher,
     server::{self, ServeOptions},
+    telemetry_metrics,
     tls::{TlsError, TlsFiles},
 };
 use dialin_proto::{
@@ -47,6 +48,8 @@ pub enum StartupError {
     Tokens(#[from] TokensError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot serve metrics: {0}")]
+    Metrics(String),
     #[error("with TLS configured, DIALIN_NOTIFIER_URL must be https://, not {0}")]
     NotifierUrlNotTls(String),
     #[error("DIALIN_NOTIFIER_URL {url:?} is not a valid URL: {reason}")]
@@ -129,6 +132,11 @@ impl Application {
             &keyfile::default_path(&config.database_url, "settings", "pin-key"),
         )?;
 
+        if let Some(listen) = config.metrics_listen {
+            telemetry_metrics::install(listen).map_err(|error| StartupError::Metrics(error.to_string()))?;
+            let db = db.clone();
+            telemetry_metrics::sample_every(Duration::from_secs(5), move || sample_outbox(db.clone()));
+        }
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
             Some(addr) => Some(bind(addr).await?),
@@ -184,6 +192,7 @@ impl Application {
                 tls: self.tls.map(|tls| tls.server(false)),
                 max_concurrent_calls: MAX_CONCURRENT_CALLS,
                 call_timeout: CALL_TIMEOUT,
+                database: self.db.clone(),
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
@@ -203,4 +212,23 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     server::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// The outbox, for the gauges: events waiting for the notifier, and how late the oldest is.
+async fn sample_outbox(db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let query = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE dead = false",
+    );
+    let Ok(Some(row)) = db.query_one_raw(query).await else {
+        return;
+    };
+    let pending: i64 = row.try_get_by_index(0).unwrap_or(0);
+    let oldest: Option<i64> = row.try_get_by_index(1).ok().flatten();
+    metrics::gauge!("dialin_outbox_pending").set(pending as f64);
+    let lag = oldest.map_or(0.0, |oldest| {
+        (dialin_common::time::now_millis() - oldest) as f64 / 1000.0
+    });
+    metrics::gauge!("dialin_outbox_lag_seconds").set(lag);
 }

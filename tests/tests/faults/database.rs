@@ -91,6 +91,15 @@ async fn a_database_outage_is_unavailable_then_recovers_without_a_restart() {
         }
     };
     let outage_started = calls.lock().await.len();
+    // PostgreSQL unreachable: health says NOT_SERVING, so Kubernetes routes elsewhere.
+    if cluster.database_link.is_some() {
+        wait_until(
+            "health NOT_SERVING during the outage",
+            Duration::from_secs(20),
+            || async { (serving(cluster.settings[0].addr).await == Some(false)).then_some(()) },
+        )
+        .await;
+    }
     wait_until("UNAVAILABLE during the outage", Duration::from_secs(60), || async {
         let calls = calls.lock().await;
         calls[outage_started..]
@@ -108,6 +117,10 @@ async fn a_database_outage_is_unavailable_then_recovers_without_a_restart() {
         None => cluster.database_link.as_ref().expect("a link").restore(),
     }
     let outage_ended = calls.lock().await.len();
+    wait_until("health SERVING again", Duration::from_secs(20), || async {
+        (serving(cluster.settings[0].addr).await == Some(true)).then_some(())
+    })
+    .await;
     wait_until("calls succeeding again", Duration::from_secs(60), || async {
         let calls = calls.lock().await;
         calls[outage_ended..]
@@ -171,4 +184,19 @@ async fn a_database_outage_is_unavailable_then_recovers_without_a_restart() {
         calls.iter().filter(|call| call.code == Code::Unavailable).count(),
         licensed.len()
     );
+}
+
+/// Whether the service's health says SERVING (`None` if it does not answer).
+async fn serving(addr: std::net::SocketAddr) -> Option<bool> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .ok()?;
+    Some(response.into_inner().status() == ServingStatus::Serving)
 }

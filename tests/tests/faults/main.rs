@@ -5,6 +5,7 @@
 
 mod crashes;
 mod database;
+mod metrics;
 mod replicas;
 mod secrecy;
 mod smtp;
