@@ -71,7 +71,7 @@ impl Cluster {
 
         let mut notifiers = Vec::new();
         let (mut settings_metrics, mut notifier_metrics) = (Vec::new(), Vec::new());
-        let mut metrics_env = |addrs: &mut Vec<SocketAddr>| {
+        let metrics_env = |addrs: &mut Vec<SocketAddr>| {
             if !options.metrics {
                 return Vec::new();
             }
