@@ -22,6 +22,9 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// How long one client connection may live before the server asks it to reconnect.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+
 /// Binds a listener up front, so a taken port fails start-up before any work
 /// begins, and tests can bind port 0 and read the real port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -87,6 +90,9 @@ pub async fn serve(
         builder = builder.tls_config(tls)?;
     }
     let server = builder
+        // Clients reconnect now and then, so that new replicas get their share
+        // even behind a Service that balances connections, not calls.
+        .max_connection_age(MAX_CONNECTION_AGE)
         .timeout(options.call_timeout)
         // One tenant's burst cannot take every worker: a bounded number of
         // calls run at once, the rest queue (and time out if they wait too long).
