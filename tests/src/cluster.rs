@@ -10,6 +10,9 @@ use dialin_proto::{
 
 use crate::{Backend, Clients, ServiceProcess, SmtpServer, TcpProxy, TestDatabase, app::MAIL_FROM, free_addr};
 
+/// The one name the notifier replicas share when asked to.
+pub const NOTIFIERS_NAME: &str = "notifiers.dialin.test";
+
 pub struct Cluster {
     pub backend: Backend,
     pub smtp: SmtpServer,
@@ -35,6 +38,10 @@ pub struct ClusterOptions {
     pub log_level: &'static str,
     /// Serve /metrics on a port of each service's own.
     pub metrics: bool,
+    /// Put the notifier replicas on 127.0.0.2, 127.0.0.3, … behind one name
+    /// (`notifiers.dialin.test`), which only the settings replicas can resolve:
+    /// they run in a mount namespace with their own /etc/hosts.
+    pub notifiers_behind_one_name: bool,
 }
 
 impl Default for ClusterOptions {
@@ -45,6 +52,7 @@ impl Default for ClusterOptions {
             cuttable_database: false,
             log_level: "info",
             metrics: false,
+            notifiers_behind_one_name: false,
         }
     }
 }
@@ -79,8 +87,13 @@ impl Cluster {
             addrs.push(addr);
             vec![("DIALIN_METRICS_LISTEN", addr.to_string())]
         };
+        let shared_port = free_addr().port();
         for replica in 0..options.notifier_replicas {
-            let addr = free_addr();
+            let addr = if options.notifiers_behind_one_name {
+                SocketAddr::from(([127, 0, 0, 2 + replica as u8], shared_port))
+            } else {
+                free_addr()
+            };
             let env = vec![
                 ("DIALIN_NOTIFIER_LISTEN", addr.to_string()),
                 ("DIALIN_NOTIFIER_DATABASE_URL", via_link(&notifier_db)),
@@ -101,11 +114,27 @@ impl Cluster {
             let log = dir.join(format!("notifier-{replica}.log"));
             notifiers.push(ServiceProcess::start("dialin-notifier", addr, owned(env), log).await);
         }
+        let hosts = dir.join("hosts");
+        let wrapper = if options.notifiers_behind_one_name {
+            let lines: String = notifiers
+                .iter()
+                .map(|n| format!("{} {NOTIFIERS_NAME}\n", n.addr.ip()))
+                .collect();
+            std::fs::write(&hosts, format!("127.0.0.1 localhost\n{lines}")).expect("write the hosts file");
+            let script = format!("mount --bind {} /etc/hosts && exec \"$0\"", hosts.display());
+            ["unshare", "--mount", "sh", "-c", &script].map(str::to_owned).to_vec()
+        } else {
+            Vec::new()
+        };
         let mut settings = Vec::new();
         for replica in 0..options.settings_replicas {
             let addr = free_addr();
             // Replica i talks to notifier replica i (round robin when fewer).
-            let notifier: SocketAddr = notifiers[replica % notifiers.len()].addr;
+            let notifier = if options.notifiers_behind_one_name {
+                format!("{NOTIFIERS_NAME}:{shared_port}")
+            } else {
+                notifiers[replica % notifiers.len()].addr.to_string()
+            };
             let env = vec![
                 ("DIALIN_SETTINGS_LISTEN", addr.to_string()),
                 ("DIALIN_SETTINGS_DATABASE_URL", via_link(&settings_db)),
@@ -122,7 +151,8 @@ impl Cluster {
             ]
             .concat();
             let log = dir.join(format!("settings-{replica}.log"));
-            settings.push(ServiceProcess::start("dialin-settings", addr, owned(env), log).await);
+            settings
+                .push(ServiceProcess::start_wrapped("dialin-settings", wrapper.clone(), addr, owned(env), log).await);
         }
         Self {
             settings_metrics,

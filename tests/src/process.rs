@@ -51,6 +51,8 @@ pub fn free_addr() -> SocketAddr {
 /// One running service process, restartable with the same configuration.
 pub struct ServiceProcess {
     binary: &'static str,
+    /// A command the binary runs under (its path is passed as the last argument).
+    wrapper: Vec<String>,
     pub addr: SocketAddr,
     env: Vec<(String, String)>,
     log: PathBuf,
@@ -61,8 +63,20 @@ impl ServiceProcess {
     /// Starts `binary` with `env` (its `DIALIN_*` configuration) and waits
     /// until it answers health checks on `addr`. Output goes to `log`.
     pub async fn start(binary: &'static str, addr: SocketAddr, env: Vec<(String, String)>, log: PathBuf) -> Self {
+        Self::start_wrapped(binary, Vec::new(), addr, env, log).await
+    }
+
+    /// Like [`Self::start`], run under `wrapper` (e.g. a mount namespace).
+    pub async fn start_wrapped(
+        binary: &'static str,
+        wrapper: Vec<String>,
+        addr: SocketAddr,
+        env: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> Self {
         let mut service = Self {
             binary,
+            wrapper,
             addr,
             env,
             log,
@@ -78,7 +92,14 @@ impl ServiceProcess {
             .append(true)
             .open(&self.log)
             .expect("open the service log");
-        let mut command = Command::new(binary(self.binary));
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary(self.binary));
+                command
+            }
+            None => Command::new(binary(self.binary)),
+        };
         // Only the configuration given here: nothing from the test's environment.
         for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("DIALIN_")) {
             command.env_remove(key);

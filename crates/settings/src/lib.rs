@@ -6,6 +6,7 @@ pub mod config;
 mod entity;
 pub mod error;
 mod migration;
+mod notifier_channel;
 mod outbox;
 mod pin;
 mod service;

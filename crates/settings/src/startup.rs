@@ -19,13 +19,14 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tonic::{
     service::{Routes, interceptor::InterceptedService},
-    transport::Endpoint,
+    transport::Channel,
 };
 
 use crate::{
     auth::{Tokens, TokensError},
     config::Config,
     migration::Migrator,
+    notifier_channel::NotifierChannels,
     outbox::{Dispatcher, Outbox},
     pin::PinKey,
     service::SettingsApi,
@@ -50,8 +51,6 @@ pub enum StartupError {
     Tls(#[from] TlsError),
     #[error("cannot serve metrics: {0}")]
     Metrics(String),
-    #[error("with TLS configured, DIALIN_NOTIFIER_URL must be https://, not {0}")]
-    NotifierUrlNotTls(String),
     #[error("DIALIN_NOTIFIER_URL {url:?} is not a valid URL: {reason}")]
     NotifierUrl { url: String, reason: String },
     #[error(transparent)]
@@ -104,27 +103,18 @@ impl Application {
             None => return Err(StartupError::UnauthenticatedOffLoopback(config.listen)),
         };
         let tls = config.tls.load()?;
-        let mut notifier =
-            Endpoint::from_shared(config.notifier_url.clone()).map_err(|error| StartupError::NotifierUrl {
-                url: config.notifier_url.clone(),
-                reason: error.to_string(),
-            })?;
-        if let Some(tls) = &tls {
-            if !config.notifier_url.starts_with("https://") {
-                return Err(StartupError::NotifierUrlNotTls(config.notifier_url.clone()));
-            }
-            notifier = notifier
-                .tls_config(tls.client())
-                .map_err(|error| StartupError::NotifierUrl {
-                    url: config.notifier_url.clone(),
-                    reason: error.to_string(),
-                })?;
-        }
-        let notifier = notifier.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
-        // Events are small and quick to record: a notifier that takes longer is retried.
-        let dispatch_channel = notifier.clone().timeout(Duration::from_secs(10)).connect_lazy();
-        // A switch-off may wait for sends in flight (up to the notifier's SMTP timeout).
-        let confirm_channel = notifier.timeout(Duration::from_secs(45)).connect_lazy();
+        // Dispatching: events are small and quick to record, so a notifier that
+        // takes longer is retried. Confirming a switch-off may wait for sends in
+        // flight (up to the notifier's SMTP timeout).
+        let notifier = NotifierChannels::new(
+            &config.notifier_url,
+            tls.as_ref().map(TlsFiles::client),
+            &[Duration::from_secs(10), Duration::from_secs(45)],
+        )
+        .map_err(|error| StartupError::NotifierUrl {
+            url: error.url,
+            reason: error.reason,
+        })?;
         let db = database::connect(&config.database_url).await?;
         schema::prepare::<Migrator>(&db, "dialin-settings", config.migrate_on_start).await?;
         let pin_key = PinKey::load(
@@ -138,6 +128,10 @@ impl Application {
             telemetry_metrics::sample_every(Duration::from_secs(5), move || sample_outbox(db.clone()));
         }
         let listener = bind(config.listen).await?;
+        let [dispatch_channel, confirm_channel]: [Channel; 2] = notifier
+            .spawn_resolver()
+            .try_into()
+            .expect("one channel per timeout asked for");
         let health_listener = match config.health_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,

@@ -3,6 +3,7 @@
 //! link, racing admins), with what the SMTP server received as the verdict.
 //! Each test prints the counts it saw.
 
+mod balancing;
 mod crashes;
 mod database;
 mod metrics;
