@@ -90,9 +90,10 @@ where
                     .map_or(tonic::Code::Ok, tonic::Code::from),
                 Err(_) => tonic::Code::Unavailable,
             };
-            metrics::counter!("dialin_rpc_requests_total", "method" => method.clone(), "code" => format!("{code:?}"))
+            let code = format!("{code:?}");
+            metrics::counter!("dialin_rpc_requests_total", "method" => method.clone(), "code" => code.clone())
                 .increment(1);
-            metrics::histogram!("dialin_rpc_duration_seconds", "method" => method)
+            metrics::histogram!("dialin_rpc_duration_seconds", "method" => method, "code" => code)
                 .record(started.elapsed().as_secs_f64());
             result
         })
