@@ -23,8 +23,8 @@ pub struct NotifierUrlError {
 
 /// Channels (one per call timeout) to every address of the notifier, and the
 /// task that keeps their address sets current.
-pub struct NotifierChannels {
-    pub channels: Vec<Channel>,
+pub struct NotifierChannels<const N: usize> {
+    channels: [Channel; N],
     resolver: Resolver,
 }
 
@@ -37,8 +37,8 @@ struct Resolver {
     senders: Vec<Sender<Change<SocketAddr, Endpoint>>>,
 }
 
-impl NotifierChannels {
-    pub fn new(url: &str, tls: Option<ClientTlsConfig>, timeouts: &[Duration]) -> Result<Self, NotifierUrlError> {
+impl<const N: usize> NotifierChannels<N> {
+    pub fn new(url: &str, tls: Option<ClientTlsConfig>, timeouts: [Duration; N]) -> Result<Self, NotifierUrlError> {
         let error = |reason: &str| NotifierUrlError {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -61,7 +61,9 @@ impl NotifierChannels {
             .trim_matches(['[', ']'])
             .to_owned();
         let port = parsed.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
-        let (channels, senders) = timeouts.iter().map(|_| Channel::balance_channel(16)).unzip();
+        let balanced = timeouts.map(|_| Channel::balance_channel(16));
+        let senders = balanced.iter().map(|(_, sender)| sender.clone()).collect();
+        let channels = balanced.map(|(channel, _)| channel);
         Ok(Self {
             channels,
             resolver: Resolver {
@@ -76,7 +78,7 @@ impl NotifierChannels {
     }
 
     /// Starts resolving; calls wait until the first addresses are known.
-    pub fn spawn_resolver(self) -> Vec<Channel> {
+    pub fn spawn_resolver(self) -> [Channel; N] {
         tokio::spawn(self.resolver.run());
         self.channels
     }

@@ -17,10 +17,7 @@ use dialin_proto::{
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tonic::{
-    service::{Routes, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::service::{Routes, interceptor::InterceptedService};
 
 use crate::{
     auth::{Tokens, TokensError},
@@ -109,7 +106,7 @@ impl Application {
         let notifier = NotifierChannels::new(
             &config.notifier_url,
             tls.as_ref().map(TlsFiles::client),
-            &[Duration::from_secs(10), Duration::from_secs(45)],
+            [Duration::from_secs(10), Duration::from_secs(45)],
         )
         .map_err(|error| StartupError::NotifierUrl {
             url: error.url,
@@ -128,10 +125,7 @@ impl Application {
             telemetry_metrics::sample_every(Duration::from_secs(5), move || sample_outbox(db.clone()));
         }
         let listener = bind(config.listen).await?;
-        let [dispatch_channel, confirm_channel]: [Channel; 2] = notifier
-            .spawn_resolver()
-            .try_into()
-            .expect("one channel per timeout asked for");
+        let [dispatch_channel, confirm_channel] = notifier.spawn_resolver();
         let health_listener = match config.health_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
