@@ -23,6 +23,8 @@ pub struct ReceivedEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Every header, as received.
+    pub headers: std::collections::HashMap<String, String>,
 }
 
 impl ReceivedEmail {

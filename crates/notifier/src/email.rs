@@ -6,6 +6,26 @@ use askama::Template;
 use dialin_proto::notifier::v1::EmailKind;
 use secrecy::{ExposeSecret, SecretString};
 
+/// The languages the templates are written in.
+const LANGUAGES: &[&str] = &["en"];
+
+/// The language of a user's email: their locale if it is written, else the
+/// tenant's default locale, each tried in full and then by its primary
+/// language (`fr-CA` → `fr`), else English.
+pub fn language_for(user_locale: &str, tenant_default: &str) -> &'static str {
+    [user_locale, tenant_default]
+        .into_iter()
+        .filter(|locale| !locale.is_empty())
+        .flat_map(|locale| [locale, locale.split('-').next().unwrap_or(locale)])
+        .find_map(|candidate| {
+            LANGUAGES
+                .iter()
+                .find(|language| language.eq_ignore_ascii_case(candidate))
+        })
+        .copied()
+        .unwrap_or("en")
+}
+
 /// Conference details every kind but `DISABLED` shows.
 pub struct Details {
     pub conference_id: String,
@@ -222,6 +242,14 @@ mod tests {
         assert!(with.text.contains("+18005550199") && with.html.contains("tel:+18005550199"));
         let without = render(EmailKind::ConferenceInfo, "Ann", &details(""), None).unwrap();
         assert!(!without.text.contains("Toll-free"));
+    }
+
+    #[test]
+    fn language_falls_back_from_user_to_tenant_to_english() {
+        assert_eq!(language_for("en-GB", "fr-FR"), "en", "en-GB → en");
+        assert_eq!(language_for("", "en-US"), "en");
+        assert_eq!(language_for("xx", "yy-ZZ"), "en", "nothing written: English");
+        assert_eq!(language_for("", ""), "en");
     }
 
     #[test]

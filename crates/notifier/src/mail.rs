@@ -14,7 +14,10 @@ use std::{
 
 use lettre::{
     Message,
-    message::{Mailbox, MultiPart},
+    message::{
+        Mailbox, MultiPart,
+        header::{Header, HeaderName, HeaderValue},
+    },
     transport::smtp::{
         authentication::{Credentials, Mechanism},
         client::{AsyncSmtpConnection, TlsParameters},
@@ -59,15 +62,60 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, MailConfigError> {
 }
 
 /// Builds the MIME message: plain text and HTML alternatives, a `Message-ID`
-/// derived from the delivery so that a resend after a crash is recognisable.
-pub fn build_message(delivery_id: &str, from: Mailbox, to: Mailbox, email: Rendered) -> Result<Message, SendError> {
+/// derived from the delivery so that a resend after a crash is recognisable,
+/// its language, and `Auto-Submitted` so that auto-replies leave it alone.
+pub fn build_message(
+    delivery_id: &str,
+    from: Mailbox,
+    to: Mailbox,
+    language: &str,
+    email: Rendered,
+) -> Result<Message, SendError> {
     Message::builder()
         .from(from)
         .to(to)
         .subject(email.subject)
         .message_id(Some(format!("<{delivery_id}@dialin.notifier>")))
+        .header(AutoSubmitted)
+        .header(ContentLanguage(language.to_owned()))
         .multipart(MultiPart::alternative_plain_html(email.text, email.html))
         .map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834).
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
+/// `Content-Language` (RFC 3282): the language the email is written in.
+#[derive(Clone)]
+struct ContentLanguage(String);
+
+impl Header for ContentLanguage {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(text: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(text.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
 }
 
 pub enum Mailer {
@@ -362,9 +410,13 @@ mod tests {
         };
         let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
         let to = parse_mailbox("Ann <ann@example.com>").unwrap();
-        let message = build_message("d-1", from, to, email).unwrap();
+        let message = build_message("d-1", from, to, "en", email).unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
         assert!(raw.contains("Message-ID: <d-1@dialin.notifier>"), "{raw}");
+        assert!(
+            raw.contains("Auto-Submitted: auto-generated") && raw.contains("Content-Language: en"),
+            "{raw}"
+        );
         assert!(raw.contains("multipart/alternative") && raw.contains("text/html"));
     }
 
@@ -387,7 +439,7 @@ mod tests {
             .unwrap();
             let to = Mailbox::new(Some(name.clone()), "ann@example.com".parse().unwrap());
             let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
-            let raw = String::from_utf8_lossy(&build_message("d", from, to, email).unwrap().formatted()).into_owned();
+            let raw = String::from_utf8_lossy(&build_message("d", from, to, "en", email).unwrap().formatted()).into_owned();
             let headers = raw.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
             proptest::prop_assert_eq!(headers.matches("\r\nto: ").count() + usize::from(headers.starts_with("to: ")), 1);
             proptest::prop_assert!(!headers.contains("\r\nbcc:"));

@@ -225,7 +225,8 @@ impl DeliveryWorker {
             .parse()
             .map_err(|error| format!("the recipient address is invalid: {error}"))?;
         let to = Mailbox::new(Some(delivery.recipient_name.clone()), to_address);
-        mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
+        let language = email::language_for(&delivery.locale, &policy.default_locale);
+        mail::build_message(&delivery.delivery_id, from, to, language, rendered).map_err(|error| error.to_string())
     }
 
     /// The stored content with its PIN cleared (`None` when there is none).

@@ -46,6 +46,11 @@ async fn welcome_carries_conference_id_numbers_and_pin() {
     assert_eq!(deliveries[0].status(), DeliveryStatus::Sent);
     let email = app.smtp.wait_for(&deliveries[0].delivery_id).await;
     assert_eq!(email.envelope_to, vec!["marie@example.fr"]);
+    assert_eq!(
+        email.headers.get("Auto-Submitted").map(String::as_str),
+        Some("auto-generated")
+    );
+    assert_eq!(email.headers.get("Content-Language").map(String::as_str), Some("en"));
     assert!(email.to.contains("Marie Curie"), "{}", email.to);
     for part in [&email.text, &email.html] {
         for value in [&user.conference_id, TOLL_FR, TOLL_FREE, &response.pin] {
