@@ -11,6 +11,7 @@ use std::{
 };
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::codegen::http;
 use tower::{Layer, Service};
 
@@ -41,6 +42,25 @@ where
             tokio::time::sleep(period).await;
         }
     });
+}
+
+/// Sets two gauges from `query`, which must return a count and the oldest
+/// `created_at` (Unix ms, or NULL): `count_gauge` and `age_gauge` (seconds).
+pub async fn sample_backlog(
+    db: &DatabaseConnection,
+    query: &'static str,
+    count_gauge: &'static str,
+    age_gauge: &'static str,
+) {
+    let statement = Statement::from_string(db.get_database_backend(), query);
+    let Ok(Some(row)) = db.query_one_raw(statement).await else {
+        return;
+    };
+    let count: i64 = row.try_get_by_index(0).unwrap_or(0);
+    let oldest: Option<i64> = row.try_get_by_index(1).ok().flatten();
+    metrics::gauge!(count_gauge).set(count as f64);
+    let age = oldest.map_or(0.0, |oldest| (crate::time::now_millis() - oldest) as f64 / 1000.0);
+    metrics::gauge!(age_gauge).set(age);
 }
 
 /// Counts every call by method and gRPC status code, and times it.

@@ -93,7 +93,18 @@ impl Application {
         if let Some(listen) = config.metrics_listen {
             telemetry_metrics::install(listen).map_err(|error| StartupError::Metrics(error.to_string()))?;
             let db = db.clone();
-            telemetry_metrics::sample_every(Duration::from_secs(5), move || sample_backlog(db.clone()));
+            telemetry_metrics::sample_every(Duration::from_secs(5), move || {
+                let db = db.clone();
+                async move {
+                    telemetry_metrics::sample_backlog(
+                        &db,
+                        "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'PENDING'",
+                        "dialin_deliveries_pending",
+                        "dialin_oldest_pending_delivery_age_seconds",
+                    )
+                    .await
+                }
+            });
         }
         let listener = bind(config.listen).await?;
         let health_listener = match config.health_listen {
@@ -169,23 +180,4 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     server::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })
-}
-
-/// The backlog, for the gauges: how many emails wait, and for how long the oldest has.
-async fn sample_backlog(db: DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let query = Statement::from_string(
-        db.get_database_backend(),
-        "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'PENDING'",
-    );
-    let Ok(Some(row)) = db.query_one_raw(query).await else {
-        return;
-    };
-    let pending: i64 = row.try_get_by_index(0).unwrap_or(0);
-    let oldest: Option<i64> = row.try_get_by_index(1).ok().flatten();
-    metrics::gauge!("dialin_deliveries_pending").set(pending as f64);
-    let age = oldest.map_or(0.0, |oldest| {
-        (dialin_common::time::now_millis() - oldest) as f64 / 1000.0
-    });
-    metrics::gauge!("dialin_oldest_pending_delivery_age_seconds").set(age);
 }

@@ -122,7 +122,18 @@ impl Application {
         if let Some(listen) = config.metrics_listen {
             telemetry_metrics::install(listen).map_err(|error| StartupError::Metrics(error.to_string()))?;
             let db = db.clone();
-            telemetry_metrics::sample_every(Duration::from_secs(5), move || sample_outbox(db.clone()));
+            telemetry_metrics::sample_every(Duration::from_secs(5), move || {
+                let db = db.clone();
+                async move {
+                    telemetry_metrics::sample_backlog(
+                        &db,
+                        "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE dead = false",
+                        "dialin_outbox_pending",
+                        "dialin_outbox_lag_seconds",
+                    )
+                    .await
+                }
+            });
         }
         let listener = bind(config.listen).await?;
         let [dispatch_channel, confirm_channel] = notifier.spawn_resolver();
@@ -200,23 +211,4 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     server::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })
-}
-
-/// The outbox, for the gauges: events waiting for the notifier, and how late the oldest is.
-async fn sample_outbox(db: DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let query = Statement::from_string(
-        db.get_database_backend(),
-        "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE dead = false",
-    );
-    let Ok(Some(row)) = db.query_one_raw(query).await else {
-        return;
-    };
-    let pending: i64 = row.try_get_by_index(0).unwrap_or(0);
-    let oldest: Option<i64> = row.try_get_by_index(1).ok().flatten();
-    metrics::gauge!("dialin_outbox_pending").set(pending as f64);
-    let lag = oldest.map_or(0.0, |oldest| {
-        (dialin_common::time::now_millis() - oldest) as f64 / 1000.0
-    });
-    metrics::gauge!("dialin_outbox_lag_seconds").set(lag);
 }
