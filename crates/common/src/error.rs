@@ -32,6 +32,9 @@ pub enum Error {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// A fault inside the service; the caller can do nothing but report it.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -70,6 +73,10 @@ impl From<Error> for Status {
             Error::Database(error) => {
                 tracing::error!(%error, "database error");
                 Status::internal("internal database error; the service log has the details")
+            }
+            Error::Internal(message) => {
+                tracing::error!(%message, "internal error");
+                Status::internal(format!("{message}; the service log has the details"))
             }
         }
     }

@@ -4,6 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use dialin_common::{duration::parse as parse_duration, schema::Command, tls::TlsArgs};
+use dialin_proto::notifier::v1::EmailKind;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -76,7 +77,7 @@ pub struct Config {
     pub migrate_on_start: bool,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<NotifierCommand>,
 
     /// Where Prometheus scrapes /metrics. Unset: no metrics endpoint.
     #[arg(long, env = "DIALIN_METRICS_LISTEN")]
@@ -89,6 +90,42 @@ pub struct Config {
     /// How long open calls may run after SIGTERM before they are cut.
     #[arg(long, env = "DIALIN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+/// What the notifier is asked to do besides serving.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum NotifierCommand {
+    #[command(flatten)]
+    Schema(Command),
+    /// Write one kind of email, rendered with sample values, as an .eml and an
+    /// .html file to open in a mail client or a browser. Needs no database.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct PreviewArgs {
+    /// WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: EmailKind,
+    /// The recipient's locale (BCP 47, e.g. fr-FR); unwritten languages fall back to English.
+    #[arg(long, default_value = "en-US", value_parser = parse_locale)]
+    pub locale: String,
+    /// Render as a tenant that overrides the sender with this name would send it.
+    #[arg(long)]
+    pub sender_name: Option<String>,
+    /// Where the files go (created if missing).
+    #[arg(long, default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+fn parse_kind(text: &str) -> Result<EmailKind, String> {
+    EmailKind::from_str_name(&text.to_ascii_uppercase())
+        .filter(|kind| *kind != EmailKind::Unspecified)
+        .ok_or_else(|| "expected WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO".to_owned())
+}
+
+fn parse_locale(text: &str) -> Result<String, String> {
+    dialin_common::validate::locale("--locale", text).map(|()| text.to_owned())
 }
 
 impl Config {

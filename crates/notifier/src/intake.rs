@@ -7,6 +7,7 @@ use prost::Message;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 
 use crate::{
+    email::Language,
     entity::delivery,
     error::{Error, Result, check},
     gate::{self, Verdict},
@@ -74,6 +75,11 @@ pub async fn notify(
         to_address: Set(event.recipient.email.clone()),
         recipient_name: Set(event.recipient.display_name.clone()),
         locale: Set(event.recipient.locale.clone()),
+        language: Set(
+            Language::for_locales(&event.recipient.locale, &now_policy.default_locale)
+                .tag()
+                .to_owned(),
+        ),
         policy_version: Set(event.policy_version),
         status: Set(status.as_str_name().to_owned()),
         reason: Set(reason.clone()),

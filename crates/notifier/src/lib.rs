@@ -10,6 +10,7 @@ mod intake;
 mod mail;
 mod migration;
 mod policy;
+pub mod preview;
 mod retry;
 mod service;
 pub mod startup;

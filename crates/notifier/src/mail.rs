@@ -26,7 +26,7 @@ use lettre::{
 };
 use tokio::{net::TcpStream, sync::Semaphore};
 
-use crate::email::Rendered;
+use crate::email::{Language, Rendered};
 
 /// Why a message did not leave.
 #[derive(Debug, thiserror::Error)]
@@ -64,20 +64,14 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, MailConfigError> {
 /// Builds the MIME message: plain text and HTML alternatives, a `Message-ID`
 /// derived from the delivery so that a resend after a crash is recognisable,
 /// its language, and `Auto-Submitted` so that auto-replies leave it alone.
-pub fn build_message(
-    delivery_id: &str,
-    from: Mailbox,
-    to: Mailbox,
-    language: &str,
-    email: Rendered,
-) -> Result<Message, SendError> {
+pub fn build_message(delivery_id: &str, from: Mailbox, to: Mailbox, email: Rendered) -> Result<Message, SendError> {
     Message::builder()
         .from(from)
         .to(to)
         .subject(email.subject)
         .message_id(Some(format!("<{delivery_id}@dialin.notifier>")))
         .header(AutoSubmitted)
-        .header(ContentLanguage(language.to_owned()))
+        .header(ContentLanguage(email.language.tag()))
         .multipart(MultiPart::alternative_plain_html(email.text, email.html))
         .map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
 }
@@ -102,7 +96,7 @@ impl Header for AutoSubmitted {
 
 /// `Content-Language` (RFC 3282): the language the email is written in.
 #[derive(Clone)]
-struct ContentLanguage(String);
+struct ContentLanguage(&'static str);
 
 impl Header for ContentLanguage {
     fn name() -> HeaderName {
@@ -110,11 +104,13 @@ impl Header for ContentLanguage {
     }
 
     fn parse(text: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self(text.to_owned()))
+        Language::from_tag(text)
+            .map(|language| Self(language.tag()))
+            .ok_or_else(|| format!("dialin writes no emails in {text}").into())
     }
 
     fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.clone())
+        HeaderValue::new(Self::name(), self.0.to_owned())
     }
 }
 
@@ -407,14 +403,15 @@ mod tests {
             subject: "Subject",
             text: "plain body".into(),
             html: "<p>html body</p>".into(),
+            language: Language::French,
         };
         let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
         let to = parse_mailbox("Ann <ann@example.com>").unwrap();
-        let message = build_message("d-1", from, to, "en", email).unwrap();
+        let message = build_message("d-1", from, to, email).unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
         assert!(raw.contains("Message-ID: <d-1@dialin.notifier>"), "{raw}");
         assert!(
-            raw.contains("Auto-Submitted: auto-generated") && raw.contains("Content-Language: en"),
+            raw.contains("Auto-Submitted: auto-generated") && raw.contains("Content-Language: fr"),
             "{raw}"
         );
         assert!(raw.contains("multipart/alternative") && raw.contains("text/html"));
@@ -426,20 +423,21 @@ mod tests {
         #[test]
         fn odd_names_cannot_inject_headers(name in "\\PC{1,60}") {
             proptest::prop_assume!(dialin_common::validate::display_name("n", &name).is_ok());
+            let letter = crate::email::Letter {
+                recipient_name: name.clone(),
+                sender_name: Some(name.clone()),
+                details: crate::email::Details::new("1234567", "+14255550100", ""),
+            };
             let email = crate::email::render(
                 dialin_proto::notifier::v1::EmailKind::ConferenceInfo,
-                &name,
-                &crate::email::Details {
-                    conference_id: "1234567".into(),
-                    toll_number: "+14255550100".into(),
-                    toll_free_number: String::new(),
-                },
+                Language::English,
+                &letter,
                 None,
             )
             .unwrap();
             let to = Mailbox::new(Some(name.clone()), "ann@example.com".parse().unwrap());
             let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
-            let raw = String::from_utf8_lossy(&build_message("d", from, to, "en", email).unwrap().formatted()).into_owned();
+            let raw = String::from_utf8_lossy(&build_message("d", from, to, email).unwrap().formatted()).into_owned();
             let headers = raw.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
             proptest::prop_assert_eq!(headers.matches("\r\nto: ").count() + usize::from(headers.starts_with("to: ")), 1);
             proptest::prop_assert!(!headers.contains("\r\nbcc:"));

@@ -6,7 +6,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables)]
+        vec![Box::new(CreateTables), Box::new(AddDeliveryLanguage)]
     }
 }
 
@@ -93,6 +93,30 @@ impl MigrationTrait for CreateTables {
                     .table("deliveries")
                     .col("tenant_id")
                     .col("created_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The language each email is written in, recorded with the delivery.
+struct AddDeliveryLanguage;
+
+impl MigrationName for AddDeliveryLanguage {
+    fn name(&self) -> &str {
+        "m0002_add_delivery_language"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddDeliveryLanguage {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Empty for rows recorded before: the worker chooses their language when it sends them.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(string("language").default(""))
                     .to_owned(),
             )
             .await

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    email::{Language, preview},
     entity::delivery,
     error::{Error, Result, check},
     intake, policy, retry,
@@ -105,6 +106,37 @@ impl NotifierApi {
         })
     }
 
+    async fn preview_email(self, request: pb::PreviewEmailRequest) -> Result<pb::PreviewEmailResponse> {
+        let kind = EmailKind::try_from(request.kind)
+            .ok()
+            .filter(|kind| *kind != EmailKind::Unspecified)
+            .ok_or_else(|| {
+                Error::invalid("kind must be WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO")
+            })?;
+        if !request.locale.is_empty() {
+            check(validate::locale("locale", &request.locale))?;
+        }
+        // A tenant settings never told about has the defaults, as its real emails would.
+        let policy = match &request.tenant_id {
+            Some(tenant_id) => {
+                check(validate::id("tenant_id", tenant_id))?;
+                policy::current(&self.db, tenant_id).await?
+            }
+            None => policy::default_policy(""),
+        };
+        let language = Language::for_locales(&request.locale, &policy.default_locale);
+        let sender_name = policy
+            .send_email_from_override
+            .then_some(policy.send_email_from_display_name);
+        let email = preview::render(kind, language, sender_name).map_err(|error| Error::Internal(error.to_string()))?;
+        Ok(pb::PreviewEmailResponse {
+            subject: email.subject.to_owned(),
+            text: email.text,
+            html: email.html,
+            language: language.tag().to_owned(),
+        })
+    }
+
     async fn get_delivery(self, request: pb::GetDeliveryRequest) -> Result<pb::Delivery> {
         check(validate::id("delivery_id", &request.delivery_id))?;
         delivery::Entity::find_by_id(&request.delivery_id)
@@ -186,6 +218,7 @@ fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
         user_id: delivery.user_id,
         to_address: delivery.to_address,
         reason: delivery.reason,
+        language: delivery.language,
     }
 }
 
@@ -221,6 +254,13 @@ impl NotifierService for NotifierApi {
 
     async fn notify(&self, request: Request<pb::NotifyRequest>) -> Result<Response<pb::NotifyResponse>, Status> {
         run_to_completion(self, request, Self::notify).await
+    }
+
+    async fn preview_email(
+        &self,
+        request: Request<pb::PreviewEmailRequest>,
+    ) -> Result<Response<pb::PreviewEmailResponse>, Status> {
+        run_to_completion(self, request, Self::preview_email).await
     }
 
     async fn get_delivery(&self, request: Request<pb::GetDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {

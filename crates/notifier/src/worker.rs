@@ -9,8 +9,8 @@ use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger}
 use lettre::message::Mailbox;
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
-    sea_query::Expr,
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter,
+    QuerySelect, Statement, sea_query::Expr,
 };
 use secrecy::SecretString;
 use tokio::{
@@ -21,7 +21,7 @@ use tokio::{
 use dialin_common::sealed::{PayloadCipher, SealedPayload};
 
 use crate::{
-    email::{self, Details},
+    email::{self, Details, Language, Letter},
     entity::{delivery, tenant_policy},
     gate::{self, Verdict},
     mail::{self, Mailer, SendError},
@@ -121,7 +121,7 @@ impl DeliveryWorker {
                     SELECT delivery_id FROM deliveries
                     WHERE status = 'PENDING' AND next_attempt_at <= $2 AND lease_until <= $2
                     ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 RETURNING *"
+                 RETURNING "
             }
             // SQLite has one writer at a time: the UPDATE alone is the claim.
             _ => {
@@ -129,9 +129,13 @@ impl DeliveryWorker {
                     SELECT delivery_id FROM deliveries
                     WHERE status = 'PENDING' AND next_attempt_at <= ?2 AND lease_until <= ?2
                     ORDER BY created_at LIMIT ?3)
-                 RETURNING *"
+                 RETURNING "
             }
         };
+        // Columns by name: sqlx's SQLite driver misreads `RETURNING *` once a
+        // migration has added a column (it indexes past the row).
+        let columns: Vec<&str> = delivery::Column::iter().map(|column| column.as_str()).collect();
+        let sql = format!("{sql}{}", columns.join(", "));
         let statement = Statement::from_sql_and_values(backend, sql, [lease_until.into(), now.into(), limit.into()]);
         let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&self.db).await?;
         claimed.sort_by_key(|delivery| delivery.created_at);
@@ -204,13 +208,21 @@ impl DeliveryWorker {
         let conference =
             Conference::decode(payload.as_slice()).map_err(|error| format!("stored content is unreadable: {error}"))?;
         let pin = (!conference.pin.is_empty()).then(|| SecretString::from(conference.pin.clone()));
-        let details = Details {
-            conference_id: conference.conference_id,
-            toll_number: conference.toll_number,
-            toll_free_number: conference.toll_free_number,
+        // Recorded when the delivery was; rows from before languages were recorded choose now.
+        let language = Language::from_tag(&delivery.language)
+            .unwrap_or_else(|| Language::for_locales(&delivery.locale, &policy.default_locale));
+        let letter = Letter {
+            recipient_name: delivery.recipient_name.clone(),
+            sender_name: policy
+                .send_email_from_override
+                .then(|| policy.send_email_from_display_name.clone()),
+            details: Details::new(
+                &conference.conference_id,
+                &conference.toll_number,
+                &conference.toll_free_number,
+            ),
         };
-        let rendered =
-            email::render(kind, &delivery.recipient_name, &details, pin.as_ref()).map_err(|error| error.to_string())?;
+        let rendered = email::render(kind, language, &letter, pin.as_ref()).map_err(|error| error.to_string())?;
         let from = if policy.send_email_from_override {
             let address = policy
                 .send_email_from_address
@@ -225,8 +237,7 @@ impl DeliveryWorker {
             .parse()
             .map_err(|error| format!("the recipient address is invalid: {error}"))?;
         let to = Mailbox::new(Some(delivery.recipient_name.clone()), to_address);
-        let language = email::language_for(&delivery.locale, &policy.default_locale);
-        mail::build_message(&delivery.delivery_id, from, to, language, rendered).map_err(|error| error.to_string())
+        mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
     }
 
     /// The stored content with its PIN cleared (`None` when there is none).

@@ -19,6 +19,8 @@ pub struct Model {
     pub to_address: String,
     pub recipient_name: String,
     pub locale: String,
+    /// The language the email is written in (`en`, `fr`, …), chosen when it was recorded.
+    pub language: String,
     pub policy_version: i64,
     /// `PENDING`, `SENT`, `SUPPRESSED`, `SUPERSEDED` or `FAILED`.
     pub status: String,
