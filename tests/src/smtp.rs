@@ -37,10 +37,27 @@ impl ReceivedEmail {
             .unwrap_or_default()
     }
 
-    /// Whether `needle` appears in the subject, the text or the HTML part.
+    /// Whether `needle` appears in the subject, the text or the HTML part,
+    /// however the email groups digits.
     pub fn mentions(&self, needle: &str) -> bool {
-        self.subject.contains(needle) || self.text.contains(needle) || self.html.contains(needle)
+        [&self.subject, &self.text, &self.html]
+            .into_iter()
+            .any(|part| reads(part, needle))
     }
+
+    /// Whether `value` (a number, an ID, a PIN) shows in both the text and
+    /// the HTML part, however the email groups its digits for reading
+    /// (`123 4567`, `+1 425-555-0100`).
+    pub fn shows(&self, value: &str) -> bool {
+        reads(&self.text, value) && reads(&self.html, value)
+    }
+}
+
+/// `part` contains `value` once the spaces and dashes that group digits are
+/// taken out of both.
+fn reads(part: &str, value: &str) -> bool {
+    let ungrouped = |text: &str| text.replace([' ', '\u{a0}', '-'], "");
+    ungrouped(part).contains(&ungrouped(value))
 }
 
 pub struct SmtpServer {

@@ -52,11 +52,13 @@ async fn welcome_carries_conference_id_numbers_and_pin() {
     );
     assert_eq!(email.headers.get("Content-Language").map(String::as_str), Some("en"));
     assert!(email.to.contains("Marie Curie"), "{}", email.to);
-    for part in [&email.text, &email.html] {
-        for value in [&user.conference_id, TOLL_FR, TOLL_FREE, &response.pin] {
-            assert!(part.contains(value), "missing {value} in {part}");
-        }
+    for value in [&user.conference_id, TOLL_FR, TOLL_FREE, &response.pin] {
+        assert!(email.shows(value), "missing {value} in {}", email.text);
     }
+    // Written for reading and dialling.
+    let grouped_id = format!("{} {}", &user.conference_id[..3], &user.conference_id[3..]);
+    assert!(email.text.contains(&grouped_id) && email.html.contains(&grouped_id));
+    assert!(email.text.contains("+33 1 70 00 00 00") && email.html.contains("href=\"tel:+33170000000\""));
     // Nothing in the API gives the PIN back.
     let read = clients
         .settings
@@ -134,19 +136,12 @@ async fn pin_reset_conference_id_reset_and_number_changes() {
     // it, or it was sent: either way the user never gets a stale ID after the new one.
     let pin_reset = app.smtp.wait_for(&deliveries[1].delivery_id).await;
     for value in [&new_pin, &user.conference_id, TOLL] {
-        assert!(
-            pin_reset.text.contains(value),
-            "PIN_RESET lacks {value}: {}",
-            pin_reset.text
-        );
+        assert!(pin_reset.shows(value), "PIN_RESET lacks {value}: {}", pin_reset.text);
     }
     assert!(!pin_reset.mentions(&first_pin), "the old PIN in PIN_RESET");
     let numbers = app.smtp.wait_for(&deliveries[3].delivery_id).await;
     for value in [&reset_id.conference_id, TOLL_FR, TOLL_FREE] {
-        assert!(
-            numbers.text.contains(value) && numbers.html.contains(value),
-            "SETTINGS_CHANGED lacks {value}"
-        );
+        assert!(numbers.shows(value), "SETTINGS_CHANGED lacks {value}");
     }
     for settings_email in app
         .smtp
@@ -301,11 +296,7 @@ async fn bulk_number_replacement_emails_each_affected_user() {
         let deliveries = clients.settled_deliveries("t", user, 2).await;
         assert_eq!(deliveries[1].kind(), EmailKind::SettingsChanged);
         let email = app.smtp.wait_for(&deliveries[1].delivery_id).await;
-        assert!(
-            email.text.contains(TOLL_FR) && !email.text.contains(TOLL),
-            "{}",
-            email.text
-        );
+        assert!(email.shows(TOLL_FR) && !email.mentions(TOLL), "{}", email.text);
     }
     assert_eq!(
         clients.settled_deliveries("t", "u3", 2).await.len(),
@@ -335,7 +326,7 @@ async fn manual_conference_info_goes_without_pin_to_the_chosen_address() {
         .into_inner();
     let email = app.smtp.wait_for(&sent.delivery_id).await;
     assert_eq!(email.envelope_to, vec!["assistant@example.com"]);
-    assert!(email.text.contains(&user.conference_id) && email.text.contains(TOLL));
+    assert!(email.shows(&user.conference_id) && email.shows(TOLL));
     assert!(!email.mentions(&pin), "CONFERENCE_INFO must never carry the PIN");
     let delivery = clients
         .notifier

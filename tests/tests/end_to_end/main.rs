@@ -4,6 +4,7 @@
 mod bad_input;
 mod email_rules;
 mod gate;
+mod languages;
 mod listing;
 mod notifier_down;
 mod retries;
