@@ -9,6 +9,7 @@ use prost::Message;
 const CARRY_A_PIN: &[&str] = &[
     ".dialin.notifier.v1.Conference",
     ".dialin.settings.v1.AssignLicenseResponse",
+    ".dialin.settings.v1.AssignLicenseResult",
     ".dialin.settings.v1.ResetPinResponse",
     ".dialin.settings.v1.SetProviderResponse",
     ".dialin.settings.v1.VerifyPinRequest",

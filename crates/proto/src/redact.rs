@@ -35,6 +35,16 @@ macro_rules! user_and_pin_debug {
 
 user_and_pin_debug!(AssignLicenseResponse, ResetPinResponse, SetProviderResponse);
 
+impl fmt::Debug for settings::AssignLicenseResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssignLicenseResult")
+            .field("user", &self.user)
+            .field("pin", &pin_state(&self.pin))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
 impl fmt::Debug for settings::VerifyPinRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifyPinRequest")

@@ -67,6 +67,21 @@ impl Outbox {
             .await
     }
 
+    /// Queues many events with one statement, in their order.
+    pub async fn enqueue_notify_many(
+        &self,
+        conn: &impl ConnectionTrait,
+        events: &[NotifyRequest],
+    ) -> Result<(), sea_orm::DbErr> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events
+            .iter()
+            .map(|event| self.row(&event.tenant_id, TOPIC_NOTIFY, &event.encode_to_vec()));
+        outbox::Entity::insert_many(rows).exec(conn).await.map(drop)
+    }
+
     pub async fn enqueue_policy(
         &self,
         conn: &impl ConnectionTrait,
@@ -83,6 +98,10 @@ impl Outbox {
         topic: &str,
         payload: &[u8],
     ) -> Result<(), sea_orm::DbErr> {
+        self.row(tenant_id, topic, payload).insert(conn).await.map(drop)
+    }
+
+    fn row(&self, tenant_id: &str, topic: &str, payload: &[u8]) -> outbox::ActiveModel {
         let now = now_millis();
         outbox::ActiveModel {
             tenant_id: Set(tenant_id.to_owned()),
@@ -95,9 +114,6 @@ impl Outbox {
             last_error: Set(String::new()),
             ..Default::default()
         }
-        .insert(conn)
-        .await
-        .map(drop)
     }
 }
 

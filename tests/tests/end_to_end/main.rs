@@ -2,6 +2,7 @@
 //! PostgreSQL with DIALIN_TEST_DB=postgres) and a real SMTP server.
 
 mod bad_input;
+mod bulk;
 mod email_rules;
 mod gate;
 mod languages;

@@ -68,50 +68,101 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
     })
 }
 
-pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest) -> Result<pb::AssignLicenseResponse> {
-    check(validate::id("tenant_id", &request.tenant_id))?;
-    check(validate::id("user_id", &request.user_id))?;
-    check(validate::email("email", &request.email))?;
-    check(validate::display_name("display_name", &request.display_name))?;
-    let locale = request.locale.unwrap_or_default();
-    if !locale.is_empty() {
-        check(validate::locale("locale", &locale))?;
-    }
-    let usage_location = request.usage_location.unwrap_or_default();
-    if !usage_location.is_empty() {
-        check(validate::country("usage_location", &usage_location))?;
+/// One user's licence request, every field checked.
+pub(super) struct NewLicence {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub locale: String,
+    pub usage_location: String,
+    pub toll_number: Option<String>,
+    pub toll_free_number: Option<String>,
+}
+
+impl NewLicence {
+    pub(super) fn validate(entry: pb::UserToLicense) -> Result<Self> {
+        check(validate::id("user_id", &entry.user_id))?;
+        check(validate::email("email", &entry.email))?;
+        check(validate::display_name("display_name", &entry.display_name))?;
+        let locale = entry.locale.unwrap_or_default();
+        if !locale.is_empty() {
+            check(validate::locale("locale", &locale))?;
+        }
+        let usage_location = entry.usage_location.unwrap_or_default();
+        if !usage_location.is_empty() {
+            check(validate::country("usage_location", &usage_location))?;
+        }
+        Ok(Self {
+            user_id: entry.user_id,
+            email: entry.email,
+            display_name: entry.display_name,
+            locale,
+            usage_location,
+            toll_number: entry.toll_number,
+            toll_free_number: entry.toll_free_number,
+        })
     }
 
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let existing = find_for_update(&txn, &request.tenant_id, &request.user_id).await?;
-    if existing.as_ref().is_some_and(|user| user.licensed) {
-        return Err(Error::FailedPrecondition(format!(
-            "user {} already holds a licence; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
-            request.user_id
-        )));
+    /// The user this licence makes, on the hosted bridge with `conference_id`
+    /// and a fresh PIN (returned; only its hash is kept). `existing` is the
+    /// unlicensed user of that id, if any: refused if it already holds a licence.
+    pub(super) fn into_user(
+        self,
+        api: &SettingsApi,
+        settings: &tenant_settings::Model,
+        bridge: &Bridge,
+        existing: Option<&user::Model>,
+        conference_id: String,
+    ) -> Result<(user::Model, SecretString)> {
+        if existing.is_some_and(|user| user.licensed) {
+            return Err(Error::FailedPrecondition(format!(
+                "user {} already holds a licence; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
+                self.user_id
+            )));
+        }
+        let mut user = user::Model {
+            tenant_id: settings.tenant_id.clone(),
+            user_id: self.user_id,
+            email: self.email,
+            display_name: self.display_name,
+            locale: self.locale,
+            usage_location: self.usage_location,
+            licensed: true,
+            provider: Provider::None.as_str_name().to_owned(),
+            provider_name: String::new(),
+            conference_id: None,
+            toll_number: String::new(),
+            toll_free_number: String::new(),
+            pin_hash: None,
+            version: existing.map_or(0, |user| user.version),
+        };
+        let requested = RequestedNumbers {
+            toll: self.toll_number.as_deref(),
+            toll_free: self.toll_free_number.as_deref(),
+        };
+        let pin = put_on_hosted_bridge(api, bridge, settings, &mut user, requested, conference_id)?;
+        Ok((user, pin))
     }
-    let mut user = user::Model {
-        tenant_id: request.tenant_id,
+}
+
+pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest) -> Result<pb::AssignLicenseResponse> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    let licence = NewLicence::validate(pb::UserToLicense {
         user_id: request.user_id,
         email: request.email,
         display_name: request.display_name,
-        locale,
-        usage_location,
-        licensed: true,
-        provider: Provider::None.as_str_name().to_owned(),
-        provider_name: String::new(),
-        conference_id: None,
-        toll_number: String::new(),
-        toll_free_number: String::new(),
-        pin_hash: None,
-        version: existing.as_ref().map_or(0, |user| user.version),
-    };
-    let requested = RequestedNumbers {
-        toll: request.toll_number.as_deref(),
-        toll_free: request.toll_free_number.as_deref(),
-    };
-    let pin = put_on_hosted_bridge(api, &txn, &settings, &mut user, requested).await?;
+        locale: request.locale,
+        usage_location: request.usage_location,
+        toll_number: request.toll_number,
+        toll_free_number: request.toll_free_number,
+    })?;
+
+    let txn = begin_write(&api.db).await?;
+    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
+    let existing = find_for_update(&txn, &request.tenant_id, &licence.user_id).await?;
+    let bridge = Bridge::load(&txn, &request.tenant_id).await?;
+    let conference_id = allocate_conference_id(&txn, &request.tenant_id, None).await?;
+    let (user, pin) = licence.into_user(api, &settings, &bridge, existing.as_ref(), conference_id)?;
     let user = save(
         api,
         txn,
@@ -184,7 +235,16 @@ pub(super) async fn set_provider(
     let mut pin = None;
     let kind = match (was_hosted, provider == Provider::Hosted) {
         (false, true) => {
-            pin = Some(put_on_hosted_bridge(api, &txn, &settings, &mut user, RequestedNumbers::default()).await?);
+            let bridge = Bridge::load(&txn, &user.tenant_id).await?;
+            let conference_id = allocate_conference_id(&txn, &user.tenant_id, None).await?;
+            pin = Some(put_on_hosted_bridge(
+                api,
+                &bridge,
+                &settings,
+                &mut user,
+                RequestedNumbers::default(),
+                conference_id,
+            )?);
             Some(EmailKind::Welcome)
         }
         (true, false) => {
@@ -214,19 +274,19 @@ struct RequestedNumbers<'a> {
     toll_free: Option<&'a str>,
 }
 
-/// Gives `user` the hosted bridge: default numbers, a fresh conference ID and a
-/// fresh PIN (returned; only its hash is kept).
-async fn put_on_hosted_bridge(
+/// Gives `user` the hosted bridge: default numbers, `conference_id` (free in
+/// the tenant) and a fresh PIN (returned; only its hash is kept).
+fn put_on_hosted_bridge(
     api: &SettingsApi,
-    txn: &DatabaseTransaction,
+    bridge: &Bridge,
     settings: &tenant_settings::Model,
     user: &mut user::Model,
     requested: RequestedNumbers<'_>,
+    conference_id: String,
 ) -> Result<SecretString> {
-    let bridge = Bridge::load(txn, &user.tenant_id).await?;
     user.toll_number = bridge.toll_number_for(requested.toll, &user.usage_location)?;
     user.toll_free_number = bridge.toll_free_number_for(requested.toll_free)?;
-    user.conference_id = Some(allocate_conference_id(txn, &user.tenant_id, None).await?);
+    user.conference_id = Some(conference_id);
     user.provider = Provider::Hosted.as_str_name().to_owned();
     let pin = pin::generate(settings.pin_length.unsigned_abs());
     user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
@@ -381,7 +441,7 @@ pub(super) async fn write(
 }
 
 /// A unique index refused the write: a concurrent change won.
-fn conflict(error: sea_orm::DbErr) -> Error {
+pub(super) fn conflict(error: sea_orm::DbErr) -> Error {
     if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
         Error::Aborted("a concurrent change to this tenant's users won; retry".into())
     } else {

@@ -3,6 +3,7 @@
 //! `crate::outbox`); the handlers live in one file per use case.
 
 mod bridge;
+mod bulk_licence;
 mod changes;
 mod convert;
 mod licence;
@@ -67,6 +68,7 @@ for_tenant!(
     AddServiceNumberRequest,
     ListServiceNumbersRequest,
     AssignLicenseRequest,
+    AssignLicensesRequest,
     RemoveLicenseRequest,
     GetUserRequest,
     ListUsersRequest,
@@ -147,6 +149,13 @@ impl SettingsService for SettingsApi {
         request: Request<pb::AssignLicenseRequest>,
     ) -> Result<Response<pb::AssignLicenseResponse>, Status> {
         rpc!(licence::assign, self, request)
+    }
+
+    async fn assign_licenses(
+        &self,
+        request: Request<pb::AssignLicensesRequest>,
+    ) -> Result<Response<pb::AssignLicensesResponse>, Status> {
+        rpc!(bulk_licence::assign_many, self, request)
     }
 
     async fn remove_license(

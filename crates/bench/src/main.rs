@@ -1,0 +1,102 @@
+//! `dialin-bench`: measures what this machine can do (a bare tonic server, raw
+//! lettre into Postfix's smtp-sink), then dialin against it, and prints each
+//! figure as a ratio to its ceiling. See BENCHMARKS.md.
+
+mod dialin;
+mod echo;
+mod load;
+mod report;
+mod scenarios;
+mod smtp;
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::Parser;
+
+use crate::{dialin::Backend, scenarios::Plan, smtp::SmtpSink};
+
+#[derive(Debug, Parser)]
+#[command(name = "dialin-bench", about = "How close dialin gets to this machine's ceilings")]
+struct Args {
+    /// A few seconds with tiny counts, so CI keeps the benchmark working. Its figures mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    callers: usize,
+    /// HTTP/2 connections the callers share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Seconds of warm-up before each measured run.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Seconds each measured run lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Users licensed in each onboarding run.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// SMTP connections, for dialin and for the lettre ceiling alike.
+    #[arg(long, default_value_t = 16)]
+    smtp_connections: usize,
+    #[arg(long, value_enum, default_value = "both")]
+    database: Databases,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Databases {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let plan = if args.smoke {
+        Plan {
+            callers: 4,
+            connections: 2,
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_millis(500),
+            users: 200,
+            smtp_connections: 4,
+            email_deadline: Duration::from_secs(120),
+        }
+    } else {
+        Plan {
+            callers: args.callers,
+            connections: args.connections,
+            warmup: Duration::from_secs(args.warmup),
+            duration: Duration::from_secs(args.seconds),
+            users: args.users,
+            smtp_connections: args.smtp_connections,
+            email_deadline: Duration::from_secs(3600),
+        }
+    };
+    let backends = match args.database {
+        Databases::Sqlite => vec![Backend::Sqlite],
+        Databases::Postgres => vec![Backend::Postgres],
+        Databases::Both => vec![Backend::Sqlite, Backend::Postgres],
+    };
+    match run(&plan, &backends).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dialin-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(plan: &Plan, backends: &[Backend]) -> Result<(), String> {
+    let sink = SmtpSink::start().await?;
+    eprintln!("measuring the ceilings …");
+    let ceilings = scenarios::ceilings(plan, &sink).await?;
+    let mut runs = Vec::new();
+    for &backend in backends {
+        eprintln!("measuring dialin on {} …", backend.name());
+        runs.push(scenarios::dialin(plan, backend, &sink).await?);
+    }
+    report::print(&ceilings, &runs);
+    Ok(())
+}

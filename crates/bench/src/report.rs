@@ -1,0 +1,106 @@
+//! The table: every figure beside its ceiling, as a ratio (1.00 = as good as
+//! the ceiling). Throughput ratios are dialin ÷ ceiling; latency ratios are
+//! ceiling ÷ dialin, so that for both, higher is closer.
+
+use std::time::Duration;
+
+use crate::{
+    load::Figures,
+    scenarios::{Ceilings, DialinFigures, Onboarding},
+};
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn ratio(value: f64, ceiling: f64) -> String {
+    if ceiling > 0.0 {
+        format!("{:.2}", value / ceiling)
+    } else {
+        "–".into()
+    }
+}
+
+fn latency_ratio(value: Duration, ceiling: Duration) -> String {
+    ratio(ceiling.as_secs_f64(), value.as_secs_f64())
+}
+
+pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
+    let echo = &ceilings.echo;
+    println!();
+    println!(
+        "Ceilings: tonic echo {:.0} req/s (p50 {}, p99 {}, p99.9 {}; p99 at half load {}); lettre into smtp-sink {:.0} msg/s",
+        echo.throughput(),
+        ms(echo.quantile(0.5)),
+        ms(echo.quantile(0.99)),
+        ms(echo.quantile(0.999)),
+        ms(ceilings.echo_half.quantile(0.99)),
+        ceilings.lettre_per_second
+    );
+    for run in runs {
+        println!();
+        println!("## {}", run.backend.name());
+        println!();
+        println!("| call | req/s | ÷ echo | p50 | ÷ | p99 | ÷ | p99.9 | ÷ | p99 at half load | ÷ | errors |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let rows: [(&str, &Figures, Option<&Figures>); 4] = [
+            ("GetTenantSettings", &run.get_settings, Some(&run.get_settings_half)),
+            ("ResetPin, switch on", &run.reset_pin_on, Some(&run.reset_pin_on_half)),
+            ("ResetPin, switch off", &run.reset_pin_off, None),
+            ("AssignLicense", &run.assign_licence, None),
+        ];
+        for (name, figures, half) in rows {
+            let half = half.map_or(("–".to_owned(), "–".to_owned()), |half| {
+                (
+                    ms(half.quantile(0.99)),
+                    latency_ratio(half.quantile(0.99), ceilings.echo_half.quantile(0.99)),
+                )
+            });
+            println!(
+                "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+                figures.throughput(),
+                ratio(figures.throughput(), echo.throughput()),
+                ms(figures.quantile(0.5)),
+                latency_ratio(figures.quantile(0.5), echo.quantile(0.5)),
+                ms(figures.quantile(0.99)),
+                latency_ratio(figures.quantile(0.99), echo.quantile(0.99)),
+                ms(figures.quantile(0.999)),
+                latency_ratio(figures.quantile(0.999), echo.quantile(0.999)),
+                half.0,
+                half.1,
+                figures.errors,
+                figures
+                    .first_error
+                    .as_deref()
+                    .map(|error| format!(" ({error})"))
+                    .unwrap_or_default(),
+            );
+        }
+        println!();
+        println!("| onboarding | users | seconds | emails/s | ÷ lettre | CPU s / 1,000 emails |");
+        println!("|---|---|---|---|---|---|");
+        let onboarding_rows: [(&str, &Onboarding); 2] = [
+            ("AssignLicenses (1,000 a call)", &run.onboarding_batch),
+            ("AssignLicense (single calls)", &run.onboarding_single),
+        ];
+        for (name, onboarding) in onboarding_rows {
+            println!(
+                "| {name} | {} | {:.1} | {:.0} | {} | {:.2} |",
+                onboarding.users,
+                onboarding.seconds,
+                onboarding.emails_per_second(),
+                ratio(onboarding.emails_per_second(), ceilings.lettre_per_second),
+                onboarding.cpu_per_thousand()
+            );
+        }
+        println!();
+        println!(
+            "Suppressed path (switch off, AssignLicenses): {:.0} events/s recorded",
+            run.suppressed_per_second
+        );
+        println!(
+            "RSS: settings {:.0} MB idle, {:.0} MB peak; notifier {:.0} MB idle, {:.0} MB peak",
+            run.idle.0.rss_mb, run.peak.0.peak_rss_mb, run.idle.1.rss_mb, run.peak.1.peak_rss_mb
+        );
+    }
+}

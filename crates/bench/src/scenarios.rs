@@ -1,0 +1,348 @@
+//! What the benchmark measures, in the order it measures it.
+
+use std::{sync::Arc, time::Duration};
+
+use dialin_proto::settings::v1::{self as settings, NumberType, settings_service_client::SettingsServiceClient};
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::{
+    dialin::{Backend, Dialin, Usage},
+    echo,
+    load::{self, Figures, Load},
+    smtp::{self, SmtpSink},
+};
+
+pub struct Plan {
+    pub callers: usize,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Users licensed in each onboarding run.
+    pub users: usize,
+    pub smtp_connections: usize,
+    /// Deadline for the emails of one onboarding run.
+    pub email_deadline: Duration,
+}
+
+impl Plan {
+    fn load(&self) -> Load {
+        Load {
+            callers: self.callers,
+            warmup: self.warmup,
+            duration: self.duration,
+            rate: None,
+        }
+    }
+
+    fn half_of(&self, saturating: &Figures) -> Load {
+        Load {
+            rate: Some((saturating.throughput() / 2.0).max(1.0)),
+            ..self.load()
+        }
+    }
+}
+
+pub struct Ceilings {
+    pub echo: Figures,
+    pub echo_half: Figures,
+    pub lettre_per_second: f64,
+}
+
+pub struct Onboarding {
+    pub users: usize,
+    pub seconds: f64,
+    /// Both services' CPU seconds over the run.
+    pub cpu_seconds: f64,
+}
+
+impl Onboarding {
+    pub fn emails_per_second(&self) -> f64 {
+        self.users as f64 / self.seconds
+    }
+
+    pub fn cpu_per_thousand(&self) -> f64 {
+        self.cpu_seconds / (self.users as f64 / 1000.0)
+    }
+}
+
+pub struct DialinFigures {
+    pub backend: Backend,
+    pub idle: (Usage, Usage),
+    pub peak: (Usage, Usage),
+    pub get_settings: Figures,
+    pub get_settings_half: Figures,
+    pub reset_pin_on: Figures,
+    pub reset_pin_on_half: Figures,
+    pub reset_pin_off: Figures,
+    pub assign_licence: Figures,
+    pub onboarding_batch: Onboarding,
+    pub onboarding_single: Onboarding,
+    pub suppressed_per_second: f64,
+}
+
+pub async fn ceilings(plan: &Plan, sink: &SmtpSink) -> Result<Ceilings, String> {
+    let addr = echo::start().await.map_err(|error| format!("echo server: {error}"))?;
+    let channels = load::connect(addr, plan.connections)
+        .await
+        .map_err(|error| error.to_string())?;
+    let echo_call = |channel: Channel, _| async move {
+        echo::echo_client::EchoClient::new(channel)
+            .echo(echo::EchoMessage {
+                tenant_id: "contoso".into(),
+            })
+            .await
+            .map(drop)
+    };
+    let echo = load::run(plan.load(), &channels, echo_call).await;
+    let echo_half = load::run(plan.half_of(&echo), &channels, echo_call).await;
+    let lettre_per_second = smtp::lettre_ceiling(sink.addr, plan.smtp_connections, plan.users.min(50_000)).await?;
+    Ok(Ceilings {
+        echo,
+        echo_half,
+        lettre_per_second,
+    })
+}
+
+const TOLL: &str = "+14255550100";
+/// Users a ResetPin run picks from.
+const POOL: usize = 1000;
+
+pub async fn dialin(plan: &Plan, backend: Backend, sink: &SmtpSink) -> Result<DialinFigures, String> {
+    let dialin = Dialin::start(backend, sink.addr, plan.smtp_connections).await?;
+    let outcome = measure(plan, backend, &dialin).await;
+    dialin.stop().await;
+    outcome
+}
+
+async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<DialinFigures, String> {
+    let channels = load::connect(dialin.settings_addr, plan.connections)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut client = SettingsServiceClient::new(channels[0].clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = dialin.usage();
+
+    for tenant in ["bench", "batch", "single", "quiet"] {
+        add_toll_number(&mut client, tenant).await?;
+    }
+    let pool = licence_batches(&channels, "bench", "pool", POOL.min(plan.users), 2).await?;
+    dialin
+        .wait_for_emails(Some("SENT"), pool as u64, plan.email_deadline)
+        .await?;
+
+    let get_settings_call = |channel: Channel, _| async move {
+        SettingsServiceClient::new(channel)
+            .get_tenant_settings(settings::GetTenantSettingsRequest {
+                tenant_id: "bench".into(),
+            })
+            .await
+            .map(drop)
+    };
+    let get_settings = load::run(plan.load(), &channels, get_settings_call).await;
+    let get_settings_half = load::run(plan.half_of(&get_settings), &channels, get_settings_call).await;
+
+    let reset_pin_call = move |channel: Channel, sequence: u64| async move {
+        SettingsServiceClient::new(channel)
+            .reset_pin(settings::ResetPinRequest {
+                tenant_id: "bench".into(),
+                user_id: format!("pool-{}", sequence % pool as u64),
+                ..Default::default()
+            })
+            .await
+            .map(drop)
+    };
+    let mut queued = dialin.emails_decided().await?;
+    let reset_pin_on = load::run(plan.load(), &channels, reset_pin_call).await;
+    let reset_pin_on_half = load::run(plan.half_of(&reset_pin_on), &channels, reset_pin_call).await;
+    queued += reset_pin_on.all_ok + reset_pin_on_half.all_ok;
+    dialin.wait_for_emails(None, queued, plan.email_deadline).await?;
+
+    set_switch(&mut client, "bench", false).await?;
+    let reset_pin_off = load::run(plan.load(), &channels, reset_pin_call).await;
+    queued += reset_pin_off.all_ok;
+
+    let assign_call = |channel: Channel, sequence: u64| async move {
+        SettingsServiceClient::new(channel)
+            .assign_license(licence_request("bench", &format!("single-{sequence}")))
+            .await
+            .map(drop)
+    };
+    let assign_licence = load::run(plan.load(), &channels, assign_call).await;
+    queued += assign_licence.all_ok;
+    dialin.wait_for_emails(None, queued, plan.email_deadline).await?;
+
+    // Bulk onboarding, switch on: from the first call to the last email accepted by the sink.
+    let before = cpu(dialin);
+    let started = Instant::now();
+    let sent_before = dialin.emails("SENT").await?;
+    licence_batches(&channels, "batch", "user", plan.users, 2).await?;
+    dialin
+        .wait_for_emails(Some("SENT"), sent_before + plan.users as u64, plan.email_deadline)
+        .await?;
+    let onboarding_batch = Onboarding {
+        users: plan.users,
+        seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: cpu(dialin) - before,
+    };
+
+    let before = cpu(dialin);
+    let started = Instant::now();
+    let sent_before = dialin.emails("SENT").await?;
+    licence_singly(&channels, "single", plan.users, plan.callers).await?;
+    dialin
+        .wait_for_emails(Some("SENT"), sent_before + plan.users as u64, plan.email_deadline)
+        .await?;
+    let onboarding_single = Onboarding {
+        users: plan.users,
+        seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: cpu(dialin) - before,
+    };
+    let peak = dialin.usage();
+
+    // The suppressed path: the switch off, every event recorded as SUPPRESSED.
+    set_switch(&mut client, "quiet", false).await?;
+    let suppressed_before = dialin.emails("SUPPRESSED").await?;
+    let started = Instant::now();
+    licence_batches(&channels, "quiet", "user", plan.users, 2).await?;
+    dialin
+        .wait_for_emails(
+            Some("SUPPRESSED"),
+            suppressed_before + plan.users as u64,
+            plan.email_deadline,
+        )
+        .await?;
+    let suppressed_per_second = plan.users as f64 / started.elapsed().as_secs_f64();
+
+    Ok(DialinFigures {
+        backend,
+        idle,
+        peak,
+        get_settings,
+        get_settings_half,
+        reset_pin_on,
+        reset_pin_on_half,
+        reset_pin_off,
+        assign_licence,
+        onboarding_batch,
+        onboarding_single,
+        suppressed_per_second,
+    })
+}
+
+fn cpu(dialin: &Dialin) -> f64 {
+    let (settings, notifier) = dialin.usage();
+    settings.cpu_seconds + notifier.cpu_seconds
+}
+
+fn licence_request(tenant_id: &str, user_id: &str) -> settings::AssignLicenseRequest {
+    settings::AssignLicenseRequest {
+        tenant_id: tenant_id.into(),
+        user_id: user_id.into(),
+        email: format!("{user_id}@bench.example"),
+        display_name: format!("User {user_id}"),
+        ..Default::default()
+    }
+}
+
+async fn add_toll_number(client: &mut SettingsServiceClient<Channel>, tenant_id: &str) -> Result<(), String> {
+    client
+        .add_service_number(settings::AddServiceNumberRequest {
+            tenant_id: tenant_id.into(),
+            number: TOLL.into(),
+            r#type: NumberType::Toll.into(),
+            country: Some("US".into()),
+        })
+        .await
+        .map(drop)
+        .map_err(|status| format!("AddServiceNumber: {status:?}"))
+}
+
+async fn set_switch(client: &mut SettingsServiceClient<Channel>, tenant_id: &str, on: bool) -> Result<(), String> {
+    client
+        .update_tenant_settings(settings::UpdateTenantSettingsRequest {
+            tenant_id: tenant_id.into(),
+            automatically_send_emails_to_users: Some(on),
+            ..Default::default()
+        })
+        .await
+        .map(drop)
+        .map_err(|status| format!("UpdateTenantSettings: {status:?}"))
+}
+
+/// Licenses `<prefix>-0` … `<prefix>-<count-1>` with AssignLicenses, 1,000 a
+/// call, `concurrency` calls at a time; returns how many were licensed.
+async fn licence_batches(
+    channels: &[Channel],
+    tenant_id: &str,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> Result<usize, String> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..concurrency {
+        let mut client = SettingsServiceClient::new(channels[caller % channels.len()].clone());
+        let (next, tenant_id, prefix) = (Arc::clone(&next), tenant_id.to_owned(), prefix.to_owned());
+        callers.spawn(async move {
+            loop {
+                let first = next.fetch_add(1000, std::sync::atomic::Ordering::Relaxed);
+                if first >= count {
+                    return Ok::<(), String>(());
+                }
+                let users = (first..(first + 1000).min(count))
+                    .map(|i| {
+                        let request = licence_request(&tenant_id, &format!("{prefix}-{i}"));
+                        settings::UserToLicense {
+                            user_id: request.user_id,
+                            email: request.email,
+                            display_name: request.display_name,
+                            ..Default::default()
+                        }
+                    })
+                    .collect();
+                let response = client
+                    .assign_licenses(settings::AssignLicensesRequest {
+                        tenant_id: tenant_id.clone(),
+                        users,
+                    })
+                    .await
+                    .map_err(|status| format!("AssignLicenses: {status:?}"))?
+                    .into_inner();
+                if let Some(error) = response.results.iter().find_map(|result| result.error.as_ref()) {
+                    return Err(format!("AssignLicenses refused an entry: {}", error.message));
+                }
+            }
+        });
+    }
+    while let Some(joined) = callers.join_next().await {
+        joined.map_err(|error| error.to_string())??;
+    }
+    Ok(count)
+}
+
+/// Licenses `count` users with single AssignLicense calls, `callers` at a time.
+async fn licence_singly(channels: &[Channel], tenant_id: &str, count: usize, callers: usize) -> Result<(), String> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for caller in 0..callers {
+        let mut client = SettingsServiceClient::new(channels[caller % channels.len()].clone());
+        let (next, tenant_id) = (Arc::clone(&next), tenant_id.to_owned());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<(), String>(());
+                }
+                client
+                    .assign_license(licence_request(&tenant_id, &format!("user-{i}")))
+                    .await
+                    .map_err(|status| format!("AssignLicense: {status:?}"))?;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(|error| error.to_string())??;
+    }
+    Ok(())
+}

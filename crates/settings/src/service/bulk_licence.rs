@@ -1,0 +1,210 @@
+//! `AssignLicenses`: up to 1,000 users of one tenant licensed in one
+//! transaction, each entry with its own result. The tenant, its bridge and the
+//! users are read once, conference IDs are allocated together, and the users
+//! and their WELCOME events are written with one statement each.
+
+use std::collections::{HashMap, HashSet};
+
+use dialin_common::{database::begin_write, validate};
+use dialin_proto::{
+    notifier::v1::{EmailKind, Trigger},
+    settings::v1 as pb,
+};
+use rand::Rng;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    SettingsApi,
+    bridge::Bridge,
+    convert::{EmailEvent, user_to_pb},
+    licence::{NewLicence, conflict},
+    tenant,
+};
+use crate::{
+    entity::user,
+    error::{Error, Result, check},
+};
+
+pub(super) const MAX_USERS_PER_CALL: usize = 1000;
+
+pub(super) async fn assign_many(
+    api: &SettingsApi,
+    request: pb::AssignLicensesRequest,
+) -> Result<pb::AssignLicensesResponse> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    if request.users.is_empty() || request.users.len() > MAX_USERS_PER_CALL {
+        return Err(Error::invalid(format!(
+            "users holds {} entries; send 1 to {MAX_USERS_PER_CALL} per call",
+            request.users.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut outcomes: Vec<Result<NewLicence>> = request
+        .users
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            if !seen.insert(entry.user_id.clone()) {
+                return Err(Error::invalid(format!(
+                    "users[{index}]: user {} appears more than once in this call",
+                    entry.user_id
+                )));
+            }
+            NewLicence::validate(entry).map_err(|error| at_entry(index, error))
+        })
+        .collect();
+    let ids: Vec<String> = outcomes
+        .iter()
+        .flatten()
+        .map(|licence| licence.user_id.clone())
+        .collect();
+
+    let txn = begin_write(&api.db).await?;
+    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
+    let bridge = Bridge::load(&txn, &request.tenant_id).await?;
+    let existing: HashMap<String, user::Model> = user::Entity::find()
+        .filter(user::Column::TenantId.eq(&request.tenant_id))
+        .filter(user::Column::UserId.is_in(ids.clone()))
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|user| (user.user_id.clone(), user))
+        .collect();
+    let mut conference_ids = allocate_conference_ids(&txn, &request.tenant_id, ids.len())
+        .await?
+        .into_iter();
+
+    let mut results = Vec::with_capacity(outcomes.len());
+    let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, outcome) in outcomes.drain(..).enumerate() {
+        let licensed = outcome.and_then(|licence| {
+            let existing = existing.get(&licence.user_id);
+            let conference_id = conference_ids
+                .next()
+                .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))?;
+            let (mut user, pin) = licence
+                .into_user(api, &settings, &bridge, existing, conference_id)
+                .map_err(|error| at_entry(index, error))?;
+            user.version += 1;
+            let event = EmailEvent {
+                settings: &settings,
+                user: &user,
+                kind: EmailKind::Welcome,
+                trigger: Trigger::Automatic,
+                pin: Some(&pin),
+                to_address: None,
+            };
+            events.push(event.into_request());
+            if existing.is_some() {
+                relicensed.push(user.clone());
+            } else {
+                new_users.push(user.clone());
+            }
+            Ok((user, pin))
+        });
+        results.push(licensed);
+    }
+
+    if !new_users.is_empty() {
+        user::Entity::insert_many(new_users.into_iter().map(|user| user.into_active_model().reset_all()))
+            .exec(&txn)
+            .await
+            .map_err(conflict)?;
+    }
+    for user in relicensed {
+        user.into_active_model()
+            .reset_all()
+            .update(&txn)
+            .await
+            .map_err(conflict)?;
+    }
+    api.outbox.enqueue_notify_many(&txn, &events).await?;
+    txn.commit().await?;
+    if !events.is_empty() {
+        api.outbox.wake();
+    }
+    tracing::info!(
+        tenant_id = request.tenant_id,
+        licensed = events.len(),
+        refused = results.len() - events.len(),
+        "licences assigned in bulk"
+    );
+    Ok(pb::AssignLicensesResponse {
+        results: results.into_iter().map(to_result).collect(),
+    })
+}
+
+/// Says which entry an error is about.
+fn at_entry(index: usize, error: Error) -> Error {
+    match error {
+        Error::InvalidArgument(message) => Error::InvalidArgument(format!("users[{index}]: {message}")),
+        Error::FailedPrecondition(message) => Error::FailedPrecondition(format!("users[{index}]: {message}")),
+        other => other,
+    }
+}
+
+fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseResult {
+    match outcome {
+        Ok((user, pin)) => pb::AssignLicenseResult {
+            user: Some(user_to_pb(user)),
+            pin: pin.expose_secret().to_owned(),
+            error: None,
+        },
+        Err(error) => {
+            let status = tonic::Status::from(error);
+            pb::AssignLicenseResult {
+                user: None,
+                pin: String::new(),
+                error: Some(pb::EntryError {
+                    code: i32::from(status.code()),
+                    message: status.message().to_owned(),
+                }),
+            }
+        }
+    }
+}
+
+/// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
+/// together and checked with one query per round.
+async fn allocate_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str, count: usize) -> Result<Vec<String>> {
+    let mut chosen = HashSet::with_capacity(count);
+    for _ in 0..32 {
+        if chosen.len() == count {
+            break;
+        }
+        let mut candidates = HashSet::new();
+        while candidates.len() < count - chosen.len() {
+            let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
+            if !chosen.contains(&candidate) {
+                candidates.insert(candidate);
+            }
+        }
+        let taken: HashSet<String> = user::Entity::find()
+            .select_only()
+            .column(user::Column::ConferenceId)
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::ConferenceId.is_in(candidates.iter().cloned()))
+            .into_tuple::<Option<String>>()
+            .all(conn)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        chosen.extend(candidates.into_iter().filter(|candidate| !taken.contains(candidate)));
+    }
+    Ok(chosen.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_errors_keep_their_code() {
+        let status = tonic::Status::from(at_entry(3, Error::invalid("email is not an address")));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "users[3]: email is not an address");
+    }
+}
