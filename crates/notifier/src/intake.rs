@@ -46,24 +46,26 @@ pub async fn notify(
     }
 
     let txn = begin_write(db).await?;
-    let now_policy = policy::current(&txn, &event.tenant_id).await?;
+    let now_policy = policy::current(&*txn, &event.tenant_id).await?;
     if event.policy_version > now_policy.version {
         return Err(Error::FailedPrecondition(format!(
             "the notifier holds tenant {} policy version {}, older than the event's {}; push the newer policy with PutTenantPolicy, then retry",
             event.tenant_id, now_policy.version, event.policy_version
         )));
     }
-    let when_changed = policy::as_of(&txn, &event.tenant_id, event.policy_version).await?;
+    let when_changed = policy::as_of(&*txn, &event.tenant_id, event.policy_version).await?;
     let (status, reason) = match gate::at_intake(event.trigger, &when_changed, &now_policy) {
         Verdict::Suppress(reason) => (DeliveryStatus::Suppressed, reason),
-        Verdict::Send => match supersede::newer_replacement(&txn, &event.identity()).await? {
+        Verdict::Send => match supersede::newer_replacement(&*txn, &event.identity()).await? {
             Some(reason) => (DeliveryStatus::Superseded, reason),
             None => (DeliveryStatus::Pending, String::new()),
         },
     };
-    if status == DeliveryStatus::Pending && event.trigger == Trigger::Automatic {
-        supersede::older_than(&txn, &event.identity(), &delivery_id).await?;
-    }
+    let superseded = if status == DeliveryStatus::Pending {
+        supersede::older_than(&*txn, &event.identity(), &delivery_id).await?
+    } else {
+        supersede::Superseded::default()
+    };
     let now = time::now_millis();
     let row = delivery::ActiveModel {
         delivery_id: Set(delivery_id.clone()),
@@ -93,8 +95,11 @@ pub async fn notify(
         // Only a pending email keeps its content (and PIN); a decided one never will be sent.
         payload: Set((status == DeliveryStatus::Pending).then(|| cipher.seal(&event.conference.encode_to_vec()))),
     };
-    match delivery::Entity::insert(row).exec(&txn).await {
-        Ok(_) => txn.commit().await?,
+    match delivery::Entity::insert(row).exec(&*txn).await {
+        Ok(_) => {
+            txn.commit().await?;
+            superseded.count();
+        }
         Err(error) if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
             // The same event raced in on another connection: answer as it was recorded.
             drop(txn);

@@ -15,7 +15,7 @@ pub async fn requeue(db: &sea_orm::DatabaseConnection, delivery_id: &str) -> Res
     let txn = begin_write(db).await?;
     let failed = delivery::Entity::find_by_id(delivery_id)
         .lock_exclusive()
-        .one(&txn)
+        .one(&*txn)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no delivery {delivery_id}")))?;
     if failed.status != DeliveryStatus::Failed.as_str_name() {
@@ -46,7 +46,7 @@ pub async fn requeue(db: &sea_orm::DatabaseConnection, delivery_id: &str) -> Res
     requeued.next_attempt_at = Set(now);
     requeued.queued_at = Set(now);
     requeued.lease_until = Set(0);
-    let requeued = requeued.update(&txn).await?;
+    let requeued = requeued.update(&*txn).await?;
     txn.commit().await?;
     tracing::info!(delivery_id, "failed delivery re-queued");
     Ok(requeued)

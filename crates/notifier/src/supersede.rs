@@ -42,42 +42,58 @@ pub async fn older_than(
     conn: &impl ConnectionTrait,
     email: &EmailIdentity<'_>,
     delivery_id: &str,
-) -> Result<u64, DbErr> {
-    let replaced = replaces(email.kind);
-    if replaced.is_empty() || email.trigger != Trigger::Automatic {
-        return Ok(0);
+) -> Result<Superseded, DbErr> {
+    let mut superseded = Superseded::default();
+    if email.trigger != Trigger::Automatic {
+        return Ok(superseded);
     }
-    let result = delivery::Entity::update_many()
-        .col_expr(
-            delivery::Column::Status,
-            Expr::value(DeliveryStatus::Superseded.as_str_name()),
-        )
-        .col_expr(
-            delivery::Column::Reason,
-            Expr::value(format!(
-                "superseded by the newer {} email {delivery_id}",
-                email.kind.as_str_name()
-            )),
-        )
-        .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
-        .filter(delivery::Column::TenantId.eq(email.tenant_id))
-        .filter(delivery::Column::UserId.eq(email.user_id))
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
-        .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
-        .filter(delivery::Column::Kind.is_in(kind_names(replaced)))
-        .filter(delivery::Column::OccurredAt.lte(email.occurred_at))
-        .filter(delivery::Column::DeliveryId.ne(delivery_id))
-        .filter(delivery::Column::LeaseUntil.lte(time::now_millis()))
-        .exec(conn)
-        .await?;
-    if result.rows_affected > 0 {
-        tracing::info!(
-            delivery_id,
-            superseded = result.rows_affected,
-            "older pending emails superseded"
-        );
+    // One kind at a time, so each is counted under its own kind.
+    for &kind in replaces(email.kind) {
+        let result = delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Superseded.as_str_name()),
+            )
+            .col_expr(
+                delivery::Column::Reason,
+                Expr::value(format!(
+                    "superseded by the newer {} email {delivery_id}",
+                    email.kind.as_str_name()
+                )),
+            )
+            .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
+            .filter(delivery::Column::TenantId.eq(email.tenant_id))
+            .filter(delivery::Column::UserId.eq(email.user_id))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+            .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
+            .filter(delivery::Column::Kind.eq(kind.as_str_name()))
+            .filter(delivery::Column::OccurredAt.lte(email.occurred_at))
+            .filter(delivery::Column::DeliveryId.ne(delivery_id))
+            .filter(delivery::Column::LeaseUntil.lte(time::now_millis()))
+            .exec(conn)
+            .await?;
+        if result.rows_affected > 0 {
+            superseded.0.push((kind, result.rows_affected));
+        }
     }
-    Ok(result.rows_affected)
+    if !superseded.0.is_empty() {
+        tracing::info!(delivery_id, superseded = ?superseded.0, "older pending emails superseded");
+    }
+    Ok(superseded)
+}
+
+/// How many pending emails of each kind a newer one superseded.
+#[derive(Debug, Default)]
+pub struct Superseded(Vec<(EmailKind, u64)>);
+
+impl Superseded {
+    /// Counts them in `dialin_emails_total`, once their transaction has committed.
+    pub fn count(&self) {
+        for (kind, count) in &self.0 {
+            metrics::counter!("dialin_emails_total", "kind" => kind.as_str_name(), "outcome" => DeliveryStatus::Superseded.as_str_name())
+                .increment(*count);
+        }
+    }
 }
 
 /// If an email that replaces `email` already exists (in any state: a newer PIN

@@ -78,41 +78,49 @@ enum Outcome {
 impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
+        // Twice what the mailer sends at once, so a sender never waits for a claim.
+        let capacity = self.mailer.concurrency() * 2;
+        let mut sends = JoinSet::new();
+        // The shutdown signal only ever changes to "stop" (or goes away, which means the same).
+        let mut stopping = *shutdown.borrow();
         loop {
-            let claimed = match self.claim().await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::warn!(%error, "delivery worker: cannot claim deliveries; will retry");
-                    Vec::new()
+            // Claims are writes: top up once half the slots are free, not per send.
+            if !stopping && sends.len() <= capacity / 2 {
+                match self.claim(capacity - sends.len()).await {
+                    Ok(claimed) => {
+                        for delivery in claimed {
+                            let worker = Arc::clone(&self);
+                            sends.spawn(async move { worker.process(delivery).await });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "delivery worker: cannot claim deliveries; will retry"),
                 }
-            };
-            if claimed.is_empty() {
+            }
+            if sends.is_empty() {
+                if stopping {
+                    return;
+                }
                 tokio::select! {
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => stopping = true,
                 }
                 continue;
             }
-            // The mailer bounds how many are in flight; the batch finishes even
-            // on shutdown so no claimed email is left half-recorded.
-            let mut sends = JoinSet::new();
-            for delivery in claimed {
-                let worker = Arc::clone(&self);
-                sends.spawn(async move { worker.process(delivery).await });
-            }
-            while sends.join_next().await.is_some() {}
-            if *shutdown.borrow() {
-                return;
+            // Claimed emails are finished even on shutdown, so none is left half-recorded.
+            tokio::select! {
+                _ = sends.join_next() => {}
+                () = self.wake.notified(), if !stopping && sends.len() <= capacity / 2 => {}
+                _ = shutdown.changed(), if !stopping => stopping = true,
             }
         }
     }
 
     /// Takes a lease on the oldest due pending deliveries.
-    async fn claim(&self) -> Result<Vec<delivery::Model>, DbErr> {
+    async fn claim(&self, limit: usize) -> Result<Vec<delivery::Model>, DbErr> {
         let now = now_millis();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let limit = i64::try_from(self.mailer.concurrency() * 2).unwrap_or(8);
+        let limit = i64::try_from(limit).unwrap_or(8);
         let backend = self.db.get_database_backend();
         let sql = match backend {
             // Replicas skip each other's locked rows instead of queueing on them.

@@ -9,7 +9,7 @@
 //! twice (a crash between `Notify` and the delete) is harmless: `Notify` is
 //! idempotent on `event_id`.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use dialin_common::time::now_millis;
 use dialin_proto::notifier::v1::{
@@ -20,7 +20,10 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use tokio::sync::{Notify, watch};
+use tokio::{
+    sync::{Notify, Semaphore, watch},
+    task::JoinSet,
+};
 use tonic::{Code, transport::Channel};
 
 use dialin_common::sealed::{PayloadCipher, SealedPayload};
@@ -30,7 +33,9 @@ use crate::entity::outbox;
 const TOPIC_NOTIFY: &str = "notify";
 const TOPIC_POLICY: &str = "policy";
 /// Rows read per round trip to the database.
-const BATCH: u64 = 100;
+const BATCH: u64 = 500;
+/// Notify calls a dispatcher has in flight at once.
+const IN_FLIGHT: usize = 32;
 /// How often an idle dispatcher looks for work it was not woken for (another
 /// replica's rows, or a wake-up lost to a crash).
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -161,6 +166,13 @@ impl Dispatcher {
 
     /// Sends what is due in id order. Returns how long to wait before looking
     /// again, or `None` when there may be more to send right away.
+    ///
+    /// A policy change goes alone, after everything queued before it and before
+    /// everything after it. The notify events between two policy changes go
+    /// together, up to [`IN_FLIGHT`] at once: their order of arrival does not
+    /// matter, as the notifier orders a user's emails by when the change
+    /// happened, and a notifier that crashes mid-run gets them again (Notify is
+    /// idempotent).
     async fn dispatch_due(&mut self) -> Result<Option<Duration>, sea_orm::DbErr> {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::Dead.eq(false))
@@ -172,30 +184,77 @@ impl Dispatcher {
             return Ok(Some(IDLE_POLL));
         }
         let full_batch = rows.len() as u64 == BATCH;
+        let mut rows = rows.into_iter().peekable();
         let mut lease_taken = tokio::time::Instant::now();
-        for row in rows {
+        while let Some(head) = rows.peek() {
             if lease_taken.elapsed() > LEASE / 3 {
                 if !self.take_lease().await? {
                     return Ok(Some(IDLE_POLL));
                 }
                 lease_taken = tokio::time::Instant::now();
             }
-            // Events of a tenant must reach the notifier in order (a policy
-            // change before the events made under it), so the head of the line
-            // waits out its backoff instead of being overtaken.
-            let wait = row.next_attempt_at - now_millis();
+            // The head of the line waits out its backoff instead of being overtaken.
+            let wait = head.next_attempt_at - now_millis();
             if wait > 0 {
                 return Ok(Some(Duration::from_millis(wait.unsigned_abs())));
             }
-            match self.deliver(&row).await {
-                Outcome::Delivered => {
-                    outbox::Entity::delete_by_id(row.id).exec(&self.db).await?;
+            let run: Vec<outbox::Model> = if head.topic == TOPIC_NOTIFY {
+                let now = now_millis();
+                std::iter::from_fn(|| rows.next_if(|row| row.topic == TOPIC_NOTIFY && row.next_attempt_at <= now))
+                    .collect()
+            } else {
+                rows.next().into_iter().collect()
+            };
+            if let Some(backoff) = self.deliver_run(run).await? {
+                return Ok(Some(backoff));
+            }
+        }
+        Ok(if full_batch { None } else { Some(IDLE_POLL) })
+    }
+
+    /// Hands `run` to the notifier, [`IN_FLIGHT`] at a time, and records each
+    /// outcome. One user's events still go one after the other, in order, and
+    /// one that must be tried again holds back that user's later ones. Returns
+    /// the backoff to wait when some must be tried again.
+    async fn deliver_run(&mut self, run: Vec<outbox::Model>) -> Result<Option<Duration>, sea_orm::DbErr> {
+        let mut chains: Vec<Vec<outbox::Model>> = Vec::new();
+        let mut chain_of_recipient = HashMap::new();
+        for row in run {
+            let recipient = self.recipient(&row).unwrap_or_else(|| format!("outbox row {}", row.id));
+            let chain = *chain_of_recipient.entry(recipient).or_insert_with(|| {
+                chains.push(Vec::new());
+                chains.len() - 1
+            });
+            chains[chain].push(row);
+        }
+        let limit = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut sends = JoinSet::new();
+        for chain in chains {
+            let (notifier, cipher, limit) = (self.notifier.clone(), self.outbox.cipher.clone(), Arc::clone(&limit));
+            sends.spawn(async move {
+                let mut outcomes = Vec::with_capacity(chain.len());
+                for row in chain {
+                    let _permit = limit.acquire().await;
+                    let outcome = deliver(notifier.clone(), &cipher, &row).await;
+                    let held_back = matches!(outcome, Outcome::Retry(_));
+                    outcomes.push((row, outcome));
+                    if held_back {
+                        break;
+                    }
                 }
+                outcomes
+            });
+        }
+        let (mut delivered, mut retry) = (Vec::new(), None);
+        let outcomes = sends.join_all().await.into_iter().flatten();
+        for (row, outcome) in outcomes {
+            match outcome {
+                Outcome::Delivered => delivered.push(row.id),
                 Outcome::Retry(error) => {
                     let backoff = self.backoff(row.attempts);
                     tracing::warn!(outbox_id = row.id, attempts = row.attempts + 1, %error, ?backoff, "outbox: notifier did not take the event; will retry");
                     self.reschedule(row, backoff, error).await?;
-                    return Ok(Some(backoff));
+                    retry = Some(retry.map_or(backoff, |earlier: Duration| earlier.min(backoff)));
                 }
                 Outcome::Refused(error) => {
                     tracing::error!(outbox_id = row.id, %error, "outbox: notifier refused the event; parked as dead");
@@ -208,7 +267,13 @@ impl Dispatcher {
                 }
             }
         }
-        Ok(if full_batch { None } else { Some(IDLE_POLL) })
+        if !delivered.is_empty() {
+            outbox::Entity::delete_many()
+                .filter(outbox::Column::Id.is_in(delivered))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(retry)
     }
 
     /// Takes or renews the dispatcher lease; false while another replica holds it.
@@ -239,28 +304,12 @@ impl Dispatcher {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn deliver(&mut self, row: &outbox::Model) -> Outcome {
-        let Ok(payload) = self.outbox.cipher.open(&row.payload) else {
-            return Outcome::Refused("the event cannot be decrypted with the configured payload key".into());
-        };
-        let result = match row.topic.as_str() {
-            TOPIC_NOTIFY => match NotifyRequest::decode(payload.as_slice()) {
-                Ok(event) => self.notifier.notify(event).await.map(drop),
-                Err(error) => return Outcome::Refused(format!("undecodable notify payload: {error}")),
-            },
-            TOPIC_POLICY => match PutTenantPolicyRequest::decode(payload.as_slice()) {
-                Ok(policy) => self.notifier.put_tenant_policy(policy).await.map(drop),
-                Err(error) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
-            },
-            other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
-        };
-        match result {
-            Ok(()) => Outcome::Delivered,
-            Err(status) if status.code() == Code::InvalidArgument => {
-                Outcome::Refused(format!("{:?}: {}", status.code(), status.message()))
-            }
-            Err(status) => Outcome::Retry(format!("{:?}: {}", status.code(), status.message())),
-        }
+    /// Whom a notify event is for (`None` for a policy change, or a payload that
+    /// cannot be read: `deliver` reports those).
+    fn recipient(&self, row: &outbox::Model) -> Option<String> {
+        let opened = self.outbox.cipher.open(&row.payload).ok()?;
+        let event = NotifyRequest::decode(opened.as_slice()).ok()?;
+        Some(format!("{}/{}", event.tenant_id, event.recipient?.user_id))
     }
 
     /// A refused event is kept for diagnosis, but not its PIN.
@@ -292,5 +341,30 @@ impl Dispatcher {
         retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
         retry.last_error = Set(error);
         retry.update(&self.db).await.map(drop)
+    }
+}
+
+/// Hands one event to the notifier.
+async fn deliver(mut notifier: NotifierServiceClient<Channel>, cipher: &PayloadCipher, row: &outbox::Model) -> Outcome {
+    let Ok(payload) = cipher.open(&row.payload) else {
+        return Outcome::Refused("the event cannot be decrypted with the configured payload key".into());
+    };
+    let result = match row.topic.as_str() {
+        TOPIC_NOTIFY => match NotifyRequest::decode(payload.as_slice()) {
+            Ok(event) => notifier.notify(event).await.map(drop),
+            Err(error) => return Outcome::Refused(format!("undecodable notify payload: {error}")),
+        },
+        TOPIC_POLICY => match PutTenantPolicyRequest::decode(payload.as_slice()) {
+            Ok(policy) => notifier.put_tenant_policy(policy).await.map(drop),
+            Err(error) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
+        },
+        other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
+    };
+    match result {
+        Ok(()) => Outcome::Delivered,
+        Err(status) if status.code() == Code::InvalidArgument => {
+            Outcome::Refused(format!("{:?}: {}", status.code(), status.message()))
+        }
+        Err(status) => Outcome::Retry(format!("{:?}: {}", status.code(), status.message())),
     }
 }

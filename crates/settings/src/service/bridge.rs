@@ -26,7 +26,7 @@ pub(super) async fn add_number(api: &SettingsApi, request: pb::AddServiceNumberR
     let existing = service_number::Entity::find()
         .filter(service_number::Column::TenantId.eq(&request.tenant_id))
         .filter(service_number::Column::Number.eq(&request.number))
-        .one(&txn)
+        .one(&*txn)
         .await?;
     if let Some(existing) = existing {
         // Adding the same number again is a harmless retry; changing its type is not.
@@ -45,7 +45,7 @@ pub(super) async fn add_number(api: &SettingsApi, request: pb::AddServiceNumberR
         country: Set(country),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await?;
     txn.commit().await?;
     tracing::info!(

@@ -61,18 +61,18 @@ pub(super) async fn assign_many(
         .collect();
 
     let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let bridge = Bridge::load(&txn, &request.tenant_id).await?;
+    let settings = tenant::load_for_update(&*txn, &request.tenant_id).await?;
+    let bridge = Bridge::load(&*txn, &request.tenant_id).await?;
     let existing: HashMap<String, user::Model> = user::Entity::find()
         .filter(user::Column::TenantId.eq(&request.tenant_id))
         .filter(user::Column::UserId.is_in(ids.clone()))
         .lock_exclusive()
-        .all(&txn)
+        .all(&*txn)
         .await?
         .into_iter()
         .map(|user| (user.user_id.clone(), user))
         .collect();
-    let mut conference_ids = allocate_conference_ids(&txn, &request.tenant_id, ids.len())
+    let mut conference_ids = allocate_conference_ids(&*txn, &request.tenant_id, ids.len())
         .await?
         .into_iter();
 
@@ -109,18 +109,18 @@ pub(super) async fn assign_many(
 
     if !new_users.is_empty() {
         user::Entity::insert_many(new_users.into_iter().map(|user| user.into_active_model().reset_all()))
-            .exec(&txn)
+            .exec(&*txn)
             .await
             .map_err(conflict)?;
     }
     for user in relicensed {
         user.into_active_model()
             .reset_all()
-            .update(&txn)
+            .update(&*txn)
             .await
             .map_err(conflict)?;
     }
-    api.outbox.enqueue_notify_many(&txn, &events).await?;
+    api.outbox.enqueue_notify_many(&*txn, &events).await?;
     txn.commit().await?;
     if !events.is_empty() {
         api.outbox.wake();

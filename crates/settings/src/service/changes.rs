@@ -32,7 +32,7 @@ pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -
     let pin = pin::generate(settings.pin_length.unsigned_abs());
     user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
     if let Some(conference_id) = &user.conference_id {
-        verify::forget_failures(&txn, &user.tenant_id, conference_id).await?;
+        verify::forget_failures(&*txn, &user.tenant_id, conference_id).await?;
     }
     // The user resetting their own PIN sees it on screen: no email.
     let kind = (!request.self_service).then_some(EmailKind::PinReset);
@@ -59,7 +59,7 @@ pub(super) async fn reset_conference_id(
         mut user,
     } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
-    user.conference_id = Some(allocate_conference_id(&txn, &user.tenant_id, user.conference_id.as_deref()).await?);
+    user.conference_id = Some(allocate_conference_id(&*txn, &user.tenant_id, user.conference_id.as_deref()).await?);
     let user = save(
         api,
         txn,
@@ -88,7 +88,7 @@ pub(super) async fn set_default_numbers(
         mut user,
     } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
     require_hosted(&user)?;
-    let bridge = Bridge::load(&txn, &user.tenant_id).await?;
+    let bridge = Bridge::load(&*txn, &user.tenant_id).await?;
     let before = user.clone();
     if let Some(toll) = request.toll_number.as_deref() {
         // Every hosted user keeps a toll number; it can be changed, not cleared.
@@ -139,7 +139,7 @@ pub(super) async fn send_conference_info(
         to_address: request.to_address,
     }
     .into_request();
-    api.outbox.enqueue_notify(&txn, &event).await?;
+    api.outbox.enqueue_notify(&*txn, &event).await?;
     txn.commit().await?;
     api.outbox.wake();
     let delivery_id = delivery_id_for_event(&event.event_id);
@@ -160,8 +160,8 @@ pub(super) async fn replace_default_number(
     check(validate::e164("from_number", &request.from_number))?;
     let number_type: NumberType = required_enum("number_type (TOLL or TOLL_FREE)", request.number_type)?;
     let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    Bridge::load(&txn, &request.tenant_id)
+    let settings = tenant::load_for_update(&*txn, &request.tenant_id).await?;
+    Bridge::load(&*txn, &request.tenant_id)
         .await?
         .check("to_number", &request.to_number, number_type)?;
     if request.from_number == request.to_number {
@@ -176,7 +176,7 @@ pub(super) async fn replace_default_number(
         .filter(user::Column::Licensed.eq(true))
         .filter(user::Column::Provider.eq(Provider::Hosted.as_str_name()))
         .filter(number_column.eq(&request.from_number))
-        .all(&txn)
+        .all(&*txn)
         .await?;
     let mut users_updated = 0u32;
     for mut user in affected {

@@ -1,7 +1,10 @@
 //! A user's licence and provider: getting on the hosted bridge (WELCOME, with a
 //! new PIN) and off it (DISABLED), plus reading users.
 
-use dialin_common::{database::begin_write, validate};
+use dialin_common::{
+    database::{WriteTransaction, begin_write},
+    validate,
+};
 use dialin_proto::{
     notifier::v1::{EmailKind, Trigger},
     settings::v1::{self as pb, Provider},
@@ -158,10 +161,10 @@ pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest)
     })?;
 
     let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, &request.tenant_id).await?;
-    let existing = find_for_update(&txn, &request.tenant_id, &licence.user_id).await?;
-    let bridge = Bridge::load(&txn, &request.tenant_id).await?;
-    let conference_id = allocate_conference_id(&txn, &request.tenant_id, None).await?;
+    let settings = tenant::load_for_update(&*txn, &request.tenant_id).await?;
+    let existing = find_for_update(&*txn, &request.tenant_id, &licence.user_id).await?;
+    let bridge = Bridge::load(&*txn, &request.tenant_id).await?;
+    let conference_id = allocate_conference_id(&*txn, &request.tenant_id, None).await?;
     let (user, pin) = licence.into_user(api, &settings, &bridge, existing.as_ref(), conference_id)?;
     let user = save(
         api,
@@ -235,8 +238,8 @@ pub(super) async fn set_provider(
     let mut pin = None;
     let kind = match (was_hosted, provider == Provider::Hosted) {
         (false, true) => {
-            let bridge = Bridge::load(&txn, &user.tenant_id).await?;
-            let conference_id = allocate_conference_id(&txn, &user.tenant_id, None).await?;
+            let bridge = Bridge::load(&*txn, &user.tenant_id).await?;
+            let conference_id = allocate_conference_id(&*txn, &user.tenant_id, None).await?;
             pin = Some(put_on_hosted_bridge(
                 api,
                 &bridge,
@@ -330,7 +333,7 @@ pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
 /// One user's change in progress: a write transaction with the tenant's
 /// settings and the user read (and, on PostgreSQL, locked) in it.
 pub(super) struct UserChange {
-    pub txn: DatabaseTransaction,
+    pub txn: WriteTransaction,
     pub settings: tenant_settings::Model,
     pub user: user::Model,
 }
@@ -340,8 +343,8 @@ pub(super) async fn begin_user_change(api: &SettingsApi, tenant_id: &str, user_i
     check(validate::id("tenant_id", tenant_id))?;
     check(validate::id("user_id", user_id))?;
     let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&txn, tenant_id).await?;
-    let user = load_for_update(&txn, tenant_id, user_id).await?;
+    let settings = tenant::load_for_update(&*txn, tenant_id).await?;
+    let user = load_for_update(&*txn, tenant_id, user_id).await?;
     Ok(UserChange { txn, settings, user })
 }
 
@@ -392,14 +395,14 @@ async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: 
 /// Writes `user` and commits; see [`write`].
 pub(super) async fn save(
     api: &SettingsApi,
-    txn: DatabaseTransaction,
+    txn: WriteTransaction,
     settings: &tenant_settings::Model,
     is_new: bool,
     user: &user::Model,
     kind: Option<EmailKind>,
     pin: Option<&SecretString>,
 ) -> Result<user::Model> {
-    let saved = write(&api.outbox, &txn, settings, is_new, user, kind, pin).await?;
+    let saved = write(&api.outbox, &*txn, settings, is_new, user, kind, pin).await?;
     txn.commit().await?;
     if kind.is_some() {
         api.outbox.wake();

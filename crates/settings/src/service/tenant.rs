@@ -116,7 +116,7 @@ async fn change(
     edit: impl FnOnce(&mut tenant_settings::Model),
 ) -> Result<pb::TenantSettings> {
     let txn = begin_write(&api.db).await?;
-    let current = load_for_update(&txn, tenant_id).await?;
+    let current = load_for_update(&*txn, tenant_id).await?;
     if let Some(expected) = expected_version
         && expected != current.version.unsigned_abs()
     {
@@ -145,13 +145,13 @@ async fn change(
     let active = updated.clone().into_active_model().reset_all();
     if current.version == 0 {
         tenant_settings::Entity::insert(active)
-            .exec(&txn)
+            .exec(&*txn)
             .await
             .map_err(concurrent_first_change)?;
     } else {
-        active.update(&txn).await?;
+        active.update(&*txn).await?;
     }
-    api.outbox.enqueue_policy(&txn, &policy_of(&updated)).await?;
+    api.outbox.enqueue_policy(&*txn, &policy_of(&updated)).await?;
     txn.commit().await?;
     api.outbox.wake();
     tracing::info!(tenant_id, version = updated.version, "tenant settings changed");

@@ -36,7 +36,7 @@ pub(super) async fn verify_pin(api: &SettingsApi, request: pb::VerifyPinRequest)
     let txn = begin_write(&api.db).await?;
     let attempts = pin_attempt::Entity::find_by_id((request.tenant_id.clone(), request.conference_id.clone()))
         .lock_exclusive()
-        .one(&txn)
+        .one(&*txn)
         .await?;
     if let Some(locked) = attempts.as_ref().filter(|attempts| attempts.locked_until > now) {
         let minutes = (locked.locked_until - now).unsigned_abs().div_ceil(60_000);
@@ -48,17 +48,17 @@ pub(super) async fn verify_pin(api: &SettingsApi, request: pb::VerifyPinRequest)
     let stored = user::Entity::find()
         .filter(user::Column::TenantId.eq(&request.tenant_id))
         .filter(user::Column::ConferenceId.eq(&request.conference_id))
-        .one(&txn)
+        .one(&*txn)
         .await?
         .and_then(|user| user.pin_hash);
     // An unknown conference ID is just a wrong PIN: nothing tells them apart.
     let valid = stored.is_some_and(|stored| api.pin_key.verify(&request.tenant_id, &pin, &stored));
     if valid {
         if let Some(attempts) = attempts {
-            attempts.into_active_model().delete(&txn).await?;
+            attempts.into_active_model().delete(&*txn).await?;
         }
     } else {
-        record_failure(&txn, &request.tenant_id, &request.conference_id, attempts, now).await?;
+        record_failure(&*txn, &request.tenant_id, &request.conference_id, attempts, now).await?;
     }
     txn.commit().await?;
     tracing::info!(
