@@ -402,7 +402,7 @@ pub(super) async fn save(
     kind: Option<EmailKind>,
     pin: Option<&SecretString>,
 ) -> Result<user::Model> {
-    let saved = write(&api.outbox, &*txn, settings, is_new, user, kind, pin).await?;
+    let saved = write(&api.outbox, &txn, settings, is_new, user, kind, pin).await?;
     txn.commit().await?;
     if kind.is_some() {
         api.outbox.wake();
