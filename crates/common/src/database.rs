@@ -39,7 +39,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
         });
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -105,7 +105,14 @@ impl WriteTransaction {
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
     let turn = match sqlite_write_turns(db) {
-        Some(turns) => Some(turns.lock_owned().await),
+        // Bounded, so that while the database is locked from outside, callers
+        // queued behind the first fail fast (UNAVAILABLE) instead of each
+        // waiting out the busy timeouts of everyone ahead of them.
+        Some(turns) => Some(
+            tokio::time::timeout(WRITE_TURN_TIMEOUT, turns.lock_owned())
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))?,
+        ),
         None => None,
     };
     let txn = db
@@ -116,6 +123,13 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, Db
         .await?;
     Ok(WriteTransaction { txn, _turn: turn })
 }
+
+/// How long a SQLite statement waits for another writer's lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest a writer waits for its turn: half the busy timeout, so a call waits
+/// at most one and a half busy timeouts before the database is called unavailable.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_millis(2_500);
 
 /// The queue of writers for `db`'s SQLite file (one per file in the process);
 /// `None` for PostgreSQL.
