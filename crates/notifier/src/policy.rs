@@ -2,7 +2,7 @@
 //! Every version is kept (they are small and few) so the gate can read the
 //! switch as it was when a change happened.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use dialin_common::time::now_millis;
 use dialin_proto::notifier::v1::{self as pb, DeliveryStatus};
@@ -35,15 +35,41 @@ pub async fn current(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<ten
         .unwrap_or_else(|| default_policy(tenant_id)))
 }
 
-/// The version in force at `version`: the newest held that is not newer.
-pub async fn as_of(conn: &impl ConnectionTrait, tenant_id: &str, version: i64) -> Result<tenant_policy::Model, DbErr> {
-    Ok(tenant_policy::Entity::find()
-        .filter(tenant_policy::Column::TenantId.eq(tenant_id))
-        .filter(tenant_policy::Column::Version.lte(version))
-        .order_by_desc(tenant_policy::Column::Version)
-        .one(conn)
-        .await?
-        .unwrap_or_else(|| default_policy(tenant_id)))
+/// Every version held of some tenants' policies, read with one query, for
+/// deciding a batch of events.
+pub struct Versions(HashMap<String, Vec<tenant_policy::Model>>);
+
+impl Versions {
+    pub async fn of(conn: &impl ConnectionTrait, tenants: Vec<&str>) -> Result<Self, DbErr> {
+        let mut by_tenant: HashMap<String, Vec<tenant_policy::Model>> = HashMap::new();
+        for policy in tenant_policy::Entity::find()
+            .filter(tenant_policy::Column::TenantId.is_in(tenants))
+            .order_by_asc(tenant_policy::Column::Version)
+            .all(conn)
+            .await?
+        {
+            by_tenant.entry(policy.tenant_id.clone()).or_default().push(policy);
+        }
+        Ok(Self(by_tenant))
+    }
+
+    /// The newest version held.
+    pub fn current(&self, tenant_id: &str) -> tenant_policy::Model {
+        self.newest(tenant_id, |_| true)
+    }
+
+    /// The version in force at `version`: the newest held that is not newer.
+    pub fn as_of(&self, tenant_id: &str, version: i64) -> tenant_policy::Model {
+        self.newest(tenant_id, |policy| policy.version <= version)
+    }
+
+    fn newest(&self, tenant_id: &str, held_then: impl Fn(&tenant_policy::Model) -> bool) -> tenant_policy::Model {
+        self.0
+            .get(tenant_id)
+            .and_then(|versions| versions.iter().rev().find(|policy| held_then(policy)))
+            .cloned()
+            .unwrap_or_else(|| default_policy(tenant_id))
+    }
 }
 
 /// Stores `policy` (a version already held is left as it is) and returns the

@@ -18,6 +18,8 @@ use crate::{
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Most events one `NotifyBatch` takes.
+const MAX_BATCH: usize = 1000;
 const MAX_PAGE_SIZE: u32 = 1000;
 
 /// Cheap to clone: every field is a handle.
@@ -99,11 +101,44 @@ impl NotifierApi {
         if recorded.status == DeliveryStatus::Pending {
             self.worker_wake.notify_one();
         }
-        Ok(pb::NotifyResponse {
-            delivery_id: recorded.delivery_id,
-            status: recorded.status.into(),
-            reason: recorded.reason,
-        })
+        Ok(notify_response(recorded))
+    }
+
+    async fn notify_batch(self, request: pb::NotifyBatchRequest) -> Result<pb::NotifyBatchResponse> {
+        if request.events.is_empty() || request.events.len() > MAX_BATCH {
+            return Err(Error::invalid(format!(
+                "events must hold 1 to {MAX_BATCH} events, not {}; split larger batches",
+                request.events.len()
+            )));
+        }
+        let answers = intake::notify_many(&self.db, &self.cipher, request.events).await?;
+        if answers
+            .iter()
+            .any(|answer| matches!(answer, Ok(recorded) if recorded.status == DeliveryStatus::Pending))
+        {
+            self.worker_wake.notify_one();
+        }
+        let results = answers
+            .into_iter()
+            .enumerate()
+            .map(|(index, answer)| match answer {
+                Ok(recorded) => pb::NotifyResult {
+                    recorded: Some(notify_response(recorded)),
+                    error: None,
+                },
+                Err(error) => {
+                    let status = Status::from(error);
+                    pb::NotifyResult {
+                        recorded: None,
+                        error: Some(pb::EventError {
+                            code: status.code() as i32,
+                            message: format!("events[{index}]: {}", status.message()),
+                        }),
+                    }
+                }
+            })
+            .collect();
+        Ok(pb::NotifyBatchResponse { results })
     }
 
     async fn preview_email(self, request: pb::PreviewEmailRequest) -> Result<pb::PreviewEmailResponse> {
@@ -160,6 +195,8 @@ impl NotifierApi {
         let mut query = delivery::Entity::find()
             .filter(delivery::Column::TenantId.eq(&request.tenant_id))
             .order_by_desc(delivery::Column::CreatedAt)
+            // Emails recorded in the same millisecond (one batch) in the order the changes happened.
+            .order_by_desc(delivery::Column::OccurredAt)
             .order_by_desc(delivery::Column::DeliveryId)
             .limit(u64::from(page_size) + 1);
         if let Some(user_id) = &request.user_id {
@@ -168,13 +205,21 @@ impl NotifierApi {
         }
         if !request.page_token.is_empty() {
             check(validate::id("page_token", &request.page_token))?;
-            let (created_at, delivery_id) = parse_page_token(&request.page_token)?;
+            let (created_at, occurred_at, delivery_id) = parse_page_token(&request.page_token)?;
             query = query.filter(
-                Condition::any().add(delivery::Column::CreatedAt.lt(created_at)).add(
-                    Condition::all()
-                        .add(delivery::Column::CreatedAt.eq(created_at))
-                        .add(delivery::Column::DeliveryId.lt(delivery_id)),
-                ),
+                Condition::any()
+                    .add(delivery::Column::CreatedAt.lt(created_at))
+                    .add(
+                        Condition::all()
+                            .add(delivery::Column::CreatedAt.eq(created_at))
+                            .add(delivery::Column::OccurredAt.lt(occurred_at)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(delivery::Column::CreatedAt.eq(created_at))
+                            .add(delivery::Column::OccurredAt.eq(occurred_at))
+                            .add(delivery::Column::DeliveryId.lt(delivery_id)),
+                    ),
             );
         }
         let mut deliveries = query.all(&self.db).await?;
@@ -182,7 +227,7 @@ impl NotifierApi {
             deliveries.truncate(page_size as usize);
             deliveries
                 .last()
-                .map(|last| format!("{}:{}", last.created_at, last.delivery_id))
+                .map(|last| format!("{}:{}:{}", last.created_at, last.occurred_at, last.delivery_id))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -194,12 +239,26 @@ impl NotifierApi {
     }
 }
 
-/// Page tokens are `<created_at millis>:<delivery_id>` of the last delivery shown.
-fn parse_page_token(token: &str) -> Result<(i64, String)> {
-    token
-        .split_once(':')
-        .and_then(|(created_at, delivery_id)| Some((created_at.parse().ok()?, delivery_id.to_owned())))
-        .ok_or_else(|| Error::invalid("page_token is not one this service handed out; pass next_page_token unchanged"))
+fn notify_response(recorded: intake::Recorded) -> pb::NotifyResponse {
+    pb::NotifyResponse {
+        delivery_id: recorded.delivery_id,
+        status: recorded.status.into(),
+        reason: recorded.reason,
+    }
+}
+
+/// Page tokens are `<created_at millis>:<occurred_at millis>:<delivery_id>` of
+/// the last delivery shown.
+fn parse_page_token(token: &str) -> Result<(i64, i64, String)> {
+    let mut parts = token.splitn(3, ':');
+    (|| {
+        Some((
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+            parts.next()?.to_owned(),
+        ))
+    })()
+    .ok_or_else(|| Error::invalid("page_token is not one this service handed out; pass next_page_token unchanged"))
 }
 
 fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
@@ -254,6 +313,13 @@ impl NotifierService for NotifierApi {
 
     async fn notify(&self, request: Request<pb::NotifyRequest>) -> Result<Response<pb::NotifyResponse>, Status> {
         run_to_completion(self, request, Self::notify).await
+    }
+
+    async fn notify_batch(
+        &self,
+        request: Request<pb::NotifyBatchRequest>,
+    ) -> Result<Response<pb::NotifyBatchResponse>, Status> {
+        run_to_completion(self, request, Self::notify_batch).await
     }
 
     async fn preview_email(

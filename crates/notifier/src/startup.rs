@@ -28,8 +28,9 @@ use crate::{
 const MAX_CONCURRENT_CALLS: usize = 512;
 /// Longest a call may run (a switch-off waits out sends in flight).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest request accepted; a Notify is a few hundred bytes.
-const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Largest request accepted: a Notify is a few hundred bytes, a NotifyBatch
+/// of 1,000 events a few hundred kilobytes.
+const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

@@ -2,10 +2,15 @@
 //! newer one for the same user replaces is marked SUPERSEDED, at intake and
 //! again just before sending. "Newer" is by when the change happened in
 //! settings (`occurred_at`), not by arrival, so a late event cannot win.
+//!
+//! Both checks work on a user's history of automatic emails, read for a whole
+//! batch of users with one query (`history_of`), so that their cost does not
+//! grow with the number of emails.
 
-use dialin_common::time;
+use std::collections::HashMap;
+
 use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind, Trigger};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::entity::delivery;
 
@@ -17,6 +22,20 @@ pub struct EmailIdentity<'a> {
     pub trigger: Trigger,
     pub occurred_at: i64,
 }
+
+/// An automatic email already recorded (or being recorded) for a user.
+#[derive(Debug)]
+pub struct Recorded {
+    pub delivery_id: String,
+    pub kind: EmailKind,
+    pub status: DeliveryStatus,
+    pub occurred_at: i64,
+    /// A sender holds it until then.
+    pub lease_until: i64,
+}
+
+/// A user's automatic emails, keyed by (tenant, user).
+pub type History = HashMap<(String, String), Vec<Recorded>>;
 
 /// The pending emails a newer email of `kind` makes stale. A PIN email replaces
 /// an older PIN email (the old PIN no longer works); a details email replaces an
@@ -30,63 +49,125 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
     }
 }
 
-fn kind_names(kinds: &[EmailKind]) -> Vec<&'static str> {
-    kinds.iter().map(|kind| kind.as_str_name()).collect()
+/// Reads the automatic emails of `users` (tenant, user) with one query.
+pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)]) -> Result<History, DbErr> {
+    let mut history = History::new();
+    if users.is_empty() {
+        return Ok(history);
+    }
+    let mut tenants: Vec<&str> = users.iter().map(|(tenant, _)| *tenant).collect();
+    let mut user_ids: Vec<&str> = users.iter().map(|(_, user)| *user).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let rows: Vec<(String, String, String, String, String, i64, i64)> = delivery::Entity::find()
+        .select_only()
+        .columns([
+            delivery::Column::TenantId,
+            delivery::Column::UserId,
+            delivery::Column::DeliveryId,
+            delivery::Column::Kind,
+            delivery::Column::Status,
+            delivery::Column::OccurredAt,
+            delivery::Column::LeaseUntil,
+        ])
+        .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
+        .filter(delivery::Column::TenantId.is_in(tenants))
+        .filter(delivery::Column::UserId.is_in(user_ids))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for (tenant_id, user_id, delivery_id, kind, status, occurred_at, lease_until) in rows {
+        // Tenants and users were matched separately: keep only the asked pairs.
+        if !users.contains(&(tenant_id.as_str(), user_id.as_str())) {
+            continue;
+        }
+        history.entry((tenant_id, user_id)).or_default().push(Recorded {
+            delivery_id,
+            kind: EmailKind::from_str_name(&kind).unwrap_or_default(),
+            status: DeliveryStatus::from_str_name(&status).unwrap_or_default(),
+            occurred_at,
+            lease_until,
+        });
+    }
+    Ok(history)
 }
 
-/// Marks older pending emails that `email` replaces as SUPERSEDED, erasing
-/// their content. One a sender holds right now is left to it: it may already be
-/// with the SMTP server, and its record must say what really happened (the
-/// sender checks again before it sends, and this newer email follows it).
-pub async fn older_than(
-    conn: &impl ConnectionTrait,
+/// If an email that replaces `email` is already recorded (in any state: a newer
+/// PIN that was suppressed still makes the old PIN stale), why `email` must not go.
+pub fn newer_replacement(history: &History, email: &EmailIdentity<'_>) -> Option<String> {
+    if email.trigger != Trigger::Automatic {
+        return None;
+    }
+    user_history(history, email)?
+        .iter()
+        .find(|newer| newer.occurred_at > email.occurred_at && replaces(newer.kind).contains(&email.kind))
+        .map(|newer| {
+            format!(
+                "superseded by the newer {} email {}",
+                newer.kind.as_str_name(),
+                newer.delivery_id
+            )
+        })
+}
+
+/// The pending emails in the history that `email` (recorded as `delivery_id`)
+/// makes stale, marked SUPERSEDED there; the caller writes them. One a sender
+/// holds right now is left to it: it may already be with the SMTP server, and
+/// its record must say what really happened (the sender checks again before it
+/// sends, and this newer email follows it).
+pub fn older_than<'h>(
+    history: &'h mut History,
     email: &EmailIdentity<'_>,
     delivery_id: &str,
-) -> Result<Superseded, DbErr> {
-    let mut superseded = Superseded::default();
+    now: i64,
+) -> Vec<&'h Recorded> {
     if email.trigger != Trigger::Automatic {
-        return Ok(superseded);
+        return Vec::new();
     }
-    // One kind at a time, so each is counted under its own kind.
-    for &kind in replaces(email.kind) {
-        let result = delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::Status,
-                Expr::value(DeliveryStatus::Superseded.as_str_name()),
-            )
-            .col_expr(
-                delivery::Column::Reason,
-                Expr::value(format!(
-                    "superseded by the newer {} email {delivery_id}",
-                    email.kind.as_str_name()
-                )),
-            )
-            .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
-            .filter(delivery::Column::TenantId.eq(email.tenant_id))
-            .filter(delivery::Column::UserId.eq(email.user_id))
-            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
-            .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
-            .filter(delivery::Column::Kind.eq(kind.as_str_name()))
-            .filter(delivery::Column::OccurredAt.lte(email.occurred_at))
-            .filter(delivery::Column::DeliveryId.ne(delivery_id))
-            .filter(delivery::Column::LeaseUntil.lte(time::now_millis()))
-            .exec(conn)
-            .await?;
-        if result.rows_affected > 0 {
-            superseded.0.push((kind, result.rows_affected));
+    let key = (email.tenant_id.to_owned(), email.user_id.to_owned());
+    let Some(emails) = history.get_mut(&key) else {
+        return Vec::new();
+    };
+    let mut stale = Vec::new();
+    for older in emails.iter_mut() {
+        if older.status == DeliveryStatus::Pending
+            && older.delivery_id != delivery_id
+            && older.occurred_at <= email.occurred_at
+            && older.lease_until <= now
+            && replaces(email.kind).contains(&older.kind)
+        {
+            older.status = DeliveryStatus::Superseded;
+            stale.push(&*older);
         }
     }
-    if !superseded.0.is_empty() {
-        tracing::info!(delivery_id, superseded = ?superseded.0, "older pending emails superseded");
-    }
-    Ok(superseded)
+    stale
 }
 
-/// How many pending emails of each kind a newer one superseded.
+/// Adds a newly recorded email to the history.
+pub fn record(history: &mut History, email: &EmailIdentity<'_>, recorded: Recorded) {
+    if email.trigger == Trigger::Automatic {
+        history
+            .entry((email.tenant_id.to_owned(), email.user_id.to_owned()))
+            .or_default()
+            .push(recorded);
+    }
+}
+
+fn user_history<'h>(history: &'h History, email: &EmailIdentity<'_>) -> Option<&'h Vec<Recorded>> {
+    history.get(&(email.tenant_id.to_owned(), email.user_id.to_owned()))
+}
+
+/// How many pending emails of each kind newer ones superseded.
 #[derive(Debug, Default)]
-pub struct Superseded(Vec<(EmailKind, u64)>);
+pub struct Superseded(HashMap<EmailKind, u64>);
 
 impl Superseded {
+    pub fn add(&mut self, kind: EmailKind, count: u64) {
+        *self.0.entry(kind).or_default() += count;
+    }
+
     /// Counts them in `dialin_emails_total`, once their transaction has committed.
     pub fn count(&self) {
         for (kind, count) in &self.0 {
@@ -94,33 +175,4 @@ impl Superseded {
                 .increment(*count);
         }
     }
-}
-
-/// If an email that replaces `email` already exists (in any state: a newer PIN
-/// that was suppressed still makes the old PIN stale), why `email` must not go.
-pub async fn newer_replacement(
-    conn: &impl ConnectionTrait,
-    email: &EmailIdentity<'_>,
-) -> Result<Option<String>, DbErr> {
-    if email.trigger != Trigger::Automatic {
-        return Ok(None);
-    }
-    let replacing: Vec<EmailKind> = [
-        EmailKind::Welcome,
-        EmailKind::PinReset,
-        EmailKind::SettingsChanged,
-        EmailKind::Disabled,
-    ]
-    .into_iter()
-    .filter(|newer| replaces(*newer).contains(&email.kind))
-    .collect();
-    let newer = delivery::Entity::find()
-        .filter(delivery::Column::TenantId.eq(email.tenant_id))
-        .filter(delivery::Column::UserId.eq(email.user_id))
-        .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
-        .filter(delivery::Column::Kind.is_in(kind_names(&replacing)))
-        .filter(delivery::Column::OccurredAt.gt(email.occurred_at))
-        .one(conn)
-        .await?;
-    Ok(newer.map(|newer| format!("superseded by the newer {} email {}", newer.kind, newer.delivery_id)))
 }

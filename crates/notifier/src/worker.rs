@@ -1,6 +1,12 @@
 //! The delivery worker: claims due deliveries, gates each again just before
 //! SMTP, renders and sends it, and records the outcome. Claims are leases, so a
 //! replica that dies mid-send leaves its deliveries to be claimed again.
+//!
+//! The database work is per claim, not per email: the checks before sending
+//! (the tenant's switch, a newer email for the user) are read once for all
+//! the deliveries of a claim, right after taking it; the outcomes of sends
+//! that finish together are written together (all the sent ones with one
+//! statement).
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,8 +15,8 @@ use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger}
 use lettre::message::Mailbox;
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter,
-    QuerySelect, Statement, sea_query::Expr,
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter, Statement,
+    sea_query::{self, Expr},
 };
 use secrecy::SecretString;
 use tokio::{
@@ -26,7 +32,7 @@ use crate::{
     gate::{self, Verdict},
     mail::{self, Mailer, SendError},
     policy,
-    supersede::{self, EmailIdentity},
+    supersede::{self, EmailIdentity, History},
 };
 
 /// How often an idle worker looks for due retries and expired leases.
@@ -71,8 +77,15 @@ enum Outcome {
     Failed(String),
     /// A newer email for the user replaces this one.
     Superseded(String),
-    /// Superseded or otherwise decided after it was claimed: leave it be.
-    AlreadyDecided,
+}
+
+/// What the sends of one claim are checked against, read once right after the
+/// claim: the switch-off fence (`policy::await_sends_in_flight`) waits for every
+/// delivery claimed before a new policy was stored, so a claim that read the
+/// old policy is waited for, and one taken after reads the new one.
+struct Checks {
+    policies: policy::Versions,
+    history: History,
 }
 
 impl DeliveryWorker {
@@ -87,12 +100,22 @@ impl DeliveryWorker {
             // Claims are writes: top up once half the slots are free, not per send.
             if !stopping && sends.len() <= capacity / 2 {
                 match self.claim(capacity - sends.len()).await {
-                    Ok(claimed) => {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        let checks = self.checks(&claimed).await.map(Arc::new);
                         for delivery in claimed {
-                            let worker = Arc::clone(&self);
-                            sends.spawn(async move { worker.process(delivery).await });
+                            let (worker, checks) = (Arc::clone(&self), checks.clone());
+                            sends.spawn(async move {
+                                let outcome = match &checks {
+                                    Ok(checks) => worker.attempt(&delivery, checks).await,
+                                    Err(error) => {
+                                        Outcome::Retry(format!("notifier database error before sending: {error}"))
+                                    }
+                                };
+                                (delivery, outcome)
+                            });
                         }
                     }
+                    Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "delivery worker: cannot claim deliveries; will retry"),
                 }
             }
@@ -109,14 +132,21 @@ impl DeliveryWorker {
             }
             // Claimed emails are finished even on shutdown, so none is left half-recorded.
             tokio::select! {
-                _ = sends.join_next() => {}
+                finished = sends.join_next() => {
+                    // Every send that has finished by now is recorded with it.
+                    let finished = finished.into_iter().chain(std::iter::from_fn(|| sends.try_join_next())).filter_map(|joined| {
+                        joined.inspect_err(|error| tracing::error!(%error, "a send task failed; its claim will expire and the delivery be retried")).ok()
+                    });
+                    self.record_all(finished.collect()).await;
+                }
                 () = self.wake.notified(), if !stopping && sends.len() <= capacity / 2 => {}
                 _ = shutdown.changed(), if !stopping => stopping = true,
             }
         }
     }
 
-    /// Takes a lease on the oldest due pending deliveries.
+    /// Takes a lease on the pending deliveries due longest (in the order of the
+    /// `deliveries_due` index, so a deep backlog is not sorted on every claim).
     async fn claim(&self, limit: usize) -> Result<Vec<delivery::Model>, DbErr> {
         let now = now_millis();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
@@ -128,7 +158,7 @@ impl DeliveryWorker {
                 "UPDATE deliveries SET lease_until = $1 WHERE delivery_id IN (
                     SELECT delivery_id FROM deliveries
                     WHERE status = 'PENDING' AND next_attempt_at <= $2 AND lease_until <= $2
-                    ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                    ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
                  RETURNING "
             }
             // SQLite has one writer at a time: the UPDATE alone is the claim.
@@ -136,7 +166,7 @@ impl DeliveryWorker {
                 "UPDATE deliveries SET lease_until = ?1 WHERE delivery_id IN (
                     SELECT delivery_id FROM deliveries
                     WHERE status = 'PENDING' AND next_attempt_at <= ?2 AND lease_until <= ?2
-                    ORDER BY created_at LIMIT ?3)
+                    ORDER BY next_attempt_at LIMIT ?3)
                  RETURNING "
             }
         };
@@ -150,27 +180,23 @@ impl DeliveryWorker {
         Ok(claimed)
     }
 
-    async fn process(&self, delivery: delivery::Model) {
-        let outcome = match self.attempt(&delivery).await {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome::Retry(format!("notifier database error before sending: {error}")),
-        };
-        if let Err(error) = self.record(&delivery, outcome).await {
-            tracing::warn!(delivery_id = delivery.delivery_id, %error, "cannot record the outcome; the claim will expire and the delivery be retried");
-        }
+    /// Reads what the sends of `claimed` are checked against.
+    async fn checks(&self, claimed: &[delivery::Model]) -> Result<Checks, DbErr> {
+        let policies = policy::Versions::of(
+            &self.db,
+            claimed.iter().map(|delivery| delivery.tenant_id.as_str()).collect(),
+        )
+        .await?;
+        let users: Vec<(&str, &str)> = claimed
+            .iter()
+            .filter(|delivery| delivery.trigger == Trigger::Automatic.as_str_name())
+            .map(|delivery| (delivery.tenant_id.as_str(), delivery.user_id.as_str()))
+            .collect();
+        let history = supersede::history_of(&self.db, &users).await?;
+        Ok(Checks { policies, history })
     }
 
-    async fn attempt(&self, delivery: &delivery::Model) -> Result<Outcome, DbErr> {
-        // A newer email may have superseded this one since it was claimed.
-        let status: Option<String> = delivery::Entity::find_by_id(&delivery.delivery_id)
-            .select_only()
-            .column(delivery::Column::Status)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        if status.as_deref() != Some(DeliveryStatus::Pending.as_str_name()) {
-            return Ok(Outcome::AlreadyDecided);
-        }
+    async fn attempt(&self, delivery: &delivery::Model, checks: &Checks) -> Outcome {
         let trigger = Trigger::from_str_name(&delivery.trigger).unwrap_or(Trigger::Automatic);
         let identity = EmailIdentity {
             tenant_id: &delivery.tenant_id,
@@ -179,16 +205,17 @@ impl DeliveryWorker {
             trigger,
             occurred_at: delivery.occurred_at,
         };
-        if let Some(reason) = supersede::newer_replacement(&self.db, &identity).await? {
-            return Ok(Outcome::Superseded(reason));
+        // A newer email may have been recorded since this one was.
+        if let Some(reason) = supersede::newer_replacement(&checks.history, &identity) {
+            return Outcome::Superseded(reason);
         }
-        let policy = policy::current(&self.db, &delivery.tenant_id).await?;
+        let policy = checks.policies.current(&delivery.tenant_id);
         if let Verdict::Suppress(reason) = gate::before_send(trigger, &policy) {
-            return Ok(Outcome::Suppressed(reason));
+            return Outcome::Suppressed(reason);
         }
         let message = match self.compose(delivery, &policy) {
             Ok(message) => message,
-            Err(reason) => return Ok(Outcome::Failed(reason)),
+            Err(reason) => return Outcome::Failed(reason),
         };
         let sent = self.mailer.send(&delivery.delivery_id, &message).await;
         if let Err(error) = &sent {
@@ -199,11 +226,11 @@ impl DeliveryWorker {
             };
             metrics::counter!("dialin_smtp_errors_total", "class" => class).increment(1);
         }
-        Ok(match sent {
+        match sent {
             Ok(()) => Outcome::Sent,
             Err(SendError::Transient(reason)) => Outcome::Retry(reason),
             Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
-        })
+        }
     }
 
     fn compose(&self, delivery: &delivery::Model, policy: &tenant_policy::Model) -> Result<lettre::Message, String> {
@@ -256,6 +283,63 @@ impl DeliveryWorker {
         Some(self.cipher.seal(&conference.encode_to_vec()))
     }
 
+    /// Records the outcomes of sends that finished together: the sent ones with
+    /// one statement, the rest one by one. A failed write leaves the claim to
+    /// expire, and the delivery is tried again.
+    async fn record_all(&self, finished: Vec<(delivery::Model, Outcome)>) {
+        let (sent, others): (Vec<_>, Vec<_>) = finished
+            .into_iter()
+            .partition(|(_, outcome)| matches!(outcome, Outcome::Sent));
+        let sent: Vec<delivery::Model> = sent.into_iter().map(|(delivery, _)| delivery).collect();
+        if let Err(error) = self.record_sent(&sent).await {
+            tracing::warn!(%error, emails = sent.len(), "cannot record emails as sent; the claims will expire and they be sent again");
+        }
+        for (delivery, outcome) in others {
+            if let Err(error) = self.record(&delivery, outcome).await {
+                tracing::warn!(delivery_id = delivery.delivery_id, %error, "cannot record the outcome; the claim will expire and the delivery be retried");
+            }
+        }
+    }
+
+    /// Marks `sent` SENT and erases their content, with one statement.
+    async fn record_sent(&self, sent: &[delivery::Model]) -> Result<(), DbErr> {
+        if sent.is_empty() {
+            return Ok(());
+        }
+        delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Sent.as_str_name()),
+            )
+            .col_expr(delivery::Column::Reason, Expr::value(""))
+            .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(
+                delivery::Column::Attempts,
+                sea_query::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1),
+            )
+            .col_expr(delivery::Column::SentAt, Expr::value(now_millis()))
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
+            .filter(delivery::Column::DeliveryId.is_in(sent.iter().map(|delivery| delivery.delivery_id.as_str())))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+            .exec(&self.db)
+            .await?;
+        let mut by_kind: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for delivery in sent {
+            *by_kind.entry(delivery.kind.as_str()).or_default() += 1;
+            tracing::info!(
+                delivery_id = delivery.delivery_id,
+                kind = delivery.kind,
+                status = DeliveryStatus::Sent.as_str_name(),
+                "delivery decided"
+            );
+        }
+        for (kind, count) in by_kind {
+            metrics::counter!("dialin_emails_total", "kind" => kind.to_owned(), "outcome" => DeliveryStatus::Sent.as_str_name())
+                .increment(count);
+        }
+        Ok(())
+    }
+
     async fn record(&self, delivery: &delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
         let now = now_millis();
         let attempts = delivery.attempts.saturating_add(1);
@@ -277,13 +361,7 @@ impl DeliveryWorker {
                 .col_expr(delivery::Column::Payload, Expr::value(kept.map(|payload| payload.0)))
         };
         let (update, status) = match outcome {
-            Outcome::AlreadyDecided => return Ok(()),
-            Outcome::Sent => (
-                final_state(DeliveryStatus::Sent, String::new())
-                    .col_expr(delivery::Column::Attempts, Expr::value(attempts))
-                    .col_expr(delivery::Column::SentAt, Expr::value(now)),
-                DeliveryStatus::Sent,
-            ),
+            Outcome::Sent => return self.record_sent(std::slice::from_ref(delivery)).await,
             Outcome::Suppressed(reason) => (
                 final_state(DeliveryStatus::Suppressed, reason),
                 DeliveryStatus::Suppressed,

@@ -9,21 +9,18 @@
 //! twice (a crash between `Notify` and the delete) is harmless: `Notify` is
 //! idempotent on `event_id`.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use dialin_common::time::now_millis;
 use dialin_proto::notifier::v1::{
-    NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
+    NotifyBatchRequest, NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
 };
 use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use tokio::{
-    sync::{Notify, Semaphore, watch},
-    task::JoinSet,
-};
+use tokio::sync::{Notify, watch};
 use tonic::{Code, transport::Channel};
 
 use dialin_common::sealed::{PayloadCipher, SealedPayload};
@@ -34,8 +31,8 @@ const TOPIC_NOTIFY: &str = "notify";
 const TOPIC_POLICY: &str = "policy";
 /// Rows read per round trip to the database.
 const BATCH: u64 = 500;
-/// Notify calls a dispatcher has in flight at once.
-const IN_FLIGHT: usize = 32;
+/// Events per `NotifyBatch` call (the notifier takes up to 1,000).
+const NOTIFY_BATCH: usize = 250;
 /// How often an idle dispatcher looks for work it was not woken for (another
 /// replica's rows, or a wake-up lost to a crash).
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -169,10 +166,9 @@ impl Dispatcher {
     ///
     /// A policy change goes alone, after everything queued before it and before
     /// everything after it. The notify events between two policy changes go
-    /// together, up to [`IN_FLIGHT`] at once: their order of arrival does not
-    /// matter, as the notifier orders a user's emails by when the change
-    /// happened, and a notifier that crashes mid-run gets them again (Notify is
-    /// idempotent).
+    /// together, [`NOTIFY_BATCH`] to a `NotifyBatch` call, which the notifier
+    /// records in order in one transaction; a notifier that crashes mid-call
+    /// gets them again (it is idempotent on `event_id`).
     async fn dispatch_due(&mut self) -> Result<Option<Duration>, sea_orm::DbErr> {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::Dead.eq(false))
@@ -212,41 +208,23 @@ impl Dispatcher {
         Ok(if full_batch { None } else { Some(IDLE_POLL) })
     }
 
-    /// Hands `run` to the notifier, [`IN_FLIGHT`] at a time, and records each
-    /// outcome. One user's events still go one after the other, in order, and
-    /// one that must be tried again holds back that user's later ones. Returns
-    /// the backoff to wait when some must be tried again.
+    /// Hands `run` to the notifier and records each outcome. Returns the
+    /// backoff to wait when some must be tried again.
     async fn deliver_run(&mut self, run: Vec<outbox::Model>) -> Result<Option<Duration>, sea_orm::DbErr> {
-        let mut chains: Vec<Vec<outbox::Model>> = Vec::new();
-        let mut chain_of_recipient = HashMap::new();
-        for row in run {
-            let recipient = self.recipient(&row).unwrap_or_else(|| format!("outbox row {}", row.id));
-            let chain = *chain_of_recipient.entry(recipient).or_insert_with(|| {
-                chains.push(Vec::new());
-                chains.len() - 1
-            });
-            chains[chain].push(row);
-        }
-        let limit = Arc::new(Semaphore::new(IN_FLIGHT));
-        let mut sends = JoinSet::new();
-        for chain in chains {
-            let (notifier, cipher, limit) = (self.notifier.clone(), self.outbox.cipher.clone(), Arc::clone(&limit));
-            sends.spawn(async move {
-                let mut outcomes = Vec::with_capacity(chain.len());
-                for row in chain {
-                    let _permit = limit.acquire().await;
-                    let outcome = deliver(notifier.clone(), &cipher, &row).await;
-                    let held_back = matches!(outcome, Outcome::Retry(_));
+        let mut outcomes = Vec::with_capacity(run.len());
+        let mut run = run.into_iter().peekable();
+        while run.peek().is_some() {
+            let chunk: Vec<outbox::Model> = run.by_ref().take(NOTIFY_BATCH).collect();
+            if chunk.len() == 1 || chunk[0].topic != TOPIC_NOTIFY {
+                for row in chunk {
+                    let outcome = deliver(self.notifier.clone(), &self.outbox.cipher, &row).await;
                     outcomes.push((row, outcome));
-                    if held_back {
-                        break;
-                    }
                 }
-                outcomes
-            });
+            } else {
+                outcomes.extend(self.deliver_batch(chunk).await);
+            }
         }
         let (mut delivered, mut retry) = (Vec::new(), None);
-        let outcomes = sends.join_all().await.into_iter().flatten();
         for (row, outcome) in outcomes {
             match outcome {
                 Outcome::Delivered => delivered.push(row.id),
@@ -304,12 +282,56 @@ impl Dispatcher {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Whom a notify event is for (`None` for a policy change, or a payload that
-    /// cannot be read: `deliver` reports those).
-    fn recipient(&self, row: &outbox::Model) -> Option<String> {
-        let opened = self.outbox.cipher.open(&row.payload).ok()?;
-        let event = NotifyRequest::decode(opened.as_slice()).ok()?;
-        Some(format!("{}/{}", event.tenant_id, event.recipient?.user_id))
+    /// Hands notify events to the notifier with one `NotifyBatch` call; an
+    /// outcome per row, in order. A notifier without `NotifyBatch` (older than
+    /// this settings, mid-upgrade) gets them one `Notify` at a time.
+    async fn deliver_batch(&self, rows: Vec<outbox::Model>) -> Vec<(outbox::Model, Outcome)> {
+        let mut outcomes: Vec<(outbox::Model, Option<Outcome>)> = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            match open_notify(&self.outbox.cipher, &row) {
+                Ok(event) => {
+                    events.push(event);
+                    outcomes.push((row, None));
+                }
+                Err(refused) => outcomes.push((row, Some(refused))),
+            }
+        }
+        let mut answers = match self.notifier.clone().notify_batch(NotifyBatchRequest { events }).await {
+            Ok(response) => response.into_inner().results.into_iter(),
+            Err(status) if status.code() == Code::Unimplemented => {
+                let mut outcomes_one_by_one = Vec::with_capacity(outcomes.len());
+                for (row, outcome) in outcomes {
+                    let outcome = match outcome {
+                        Some(refused) => refused,
+                        None => deliver(self.notifier.clone(), &self.outbox.cipher, &row).await,
+                    };
+                    outcomes_one_by_one.push((row, outcome));
+                }
+                return outcomes_one_by_one;
+            }
+            Err(status) => {
+                let reason = format!("{:?}: {}", status.code(), status.message());
+                return outcomes
+                    .into_iter()
+                    .map(|(row, outcome)| (row, outcome.unwrap_or_else(|| Outcome::Retry(reason.clone()))))
+                    .collect();
+            }
+        };
+        outcomes
+            .into_iter()
+            .map(|(row, outcome)| {
+                let outcome = outcome.unwrap_or_else(|| match answers.next() {
+                    Some(answer) => match answer.error {
+                        None => Outcome::Delivered,
+                        Some(error) if error.code == Code::InvalidArgument as i32 => Outcome::Refused(error.message),
+                        Some(error) => Outcome::Retry(format!("{:?}: {}", Code::from(error.code), error.message)),
+                    },
+                    None => Outcome::Retry("the notifier answered fewer events than it was sent".into()),
+                });
+                (row, outcome)
+            })
+            .collect()
     }
 
     /// A refused event is kept for diagnosis, but not its PIN.
@@ -344,19 +366,31 @@ impl Dispatcher {
     }
 }
 
+const UNDECRYPTABLE: &str = "the event cannot be decrypted with the configured payload key";
+
+/// The notify event a row holds, or why it can never be handed over.
+fn open_notify(cipher: &PayloadCipher, row: &outbox::Model) -> Result<NotifyRequest, Outcome> {
+    let payload = cipher
+        .open(&row.payload)
+        .map_err(|_| Outcome::Refused(UNDECRYPTABLE.into()))?;
+    NotifyRequest::decode(payload.as_slice())
+        .map_err(|error| Outcome::Refused(format!("undecodable notify payload: {error}")))
+}
+
 /// Hands one event to the notifier.
 async fn deliver(mut notifier: NotifierServiceClient<Channel>, cipher: &PayloadCipher, row: &outbox::Model) -> Outcome {
-    let Ok(payload) = cipher.open(&row.payload) else {
-        return Outcome::Refused("the event cannot be decrypted with the configured payload key".into());
-    };
     let result = match row.topic.as_str() {
-        TOPIC_NOTIFY => match NotifyRequest::decode(payload.as_slice()) {
+        TOPIC_NOTIFY => match open_notify(cipher, row) {
             Ok(event) => notifier.notify(event).await.map(drop),
-            Err(error) => return Outcome::Refused(format!("undecodable notify payload: {error}")),
+            Err(refused) => return refused,
         },
-        TOPIC_POLICY => match PutTenantPolicyRequest::decode(payload.as_slice()) {
-            Ok(policy) => notifier.put_tenant_policy(policy).await.map(drop),
-            Err(error) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
+        TOPIC_POLICY => match cipher
+            .open(&row.payload)
+            .map(|payload| PutTenantPolicyRequest::decode(payload.as_slice()))
+        {
+            Err(_) => return Outcome::Refused(UNDECRYPTABLE.into()),
+            Ok(Ok(policy)) => notifier.put_tenant_policy(policy).await.map(drop),
+            Ok(Err(error)) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
         },
         other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
     };

@@ -327,3 +327,123 @@ async fn the_notifier_refuses_a_pin_where_none_may_be() {
     );
     app.stop().await;
 }
+
+/// An event for `user_id` of tenant "direct", the change made `second` seconds
+/// after the epoch (only their order matters).
+fn batch_event(
+    event_id: &str,
+    user_id: &str,
+    kind: EmailKind,
+    trigger: Trigger,
+    pin: &str,
+    second: i64,
+) -> notifier::NotifyRequest {
+    let mut event = direct_event(event_id, kind, trigger, pin);
+    if let Some(recipient) = event.recipient.as_mut() {
+        recipient.user_id = user_id.into();
+        recipient.email = format!("{user_id}@example.com");
+    }
+    event.occurred_at = Some(prost_types::Timestamp {
+        seconds: second,
+        nanos: 0,
+    });
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_batch_answers_each_event_as_notify_would_in_one_call() {
+    let app = TestApp::start().await;
+    let mut clients = app.clients().await;
+    let mut ahead = batch_event("b-4", "ida", EmailKind::Welcome, Trigger::Automatic, "33333", 100);
+    ahead.policy_version = 9;
+    let events = vec![
+        batch_event("b-0", "gus", EmailKind::Welcome, Trigger::Automatic, "11111", 100),
+        // A newer PIN for the same user in the same batch: the welcome's PIN is stale.
+        batch_event("b-1", "gus", EmailKind::PinReset, Trigger::Automatic, "22222", 200),
+        batch_event("b-2", "gus", EmailKind::ConferenceInfo, Trigger::Manual, "12345", 300),
+        // The same event twice answers as the first time.
+        batch_event("b-1", "gus", EmailKind::PinReset, Trigger::Automatic, "22222", 200),
+        ahead,
+        batch_event("b-5", "ida", EmailKind::Welcome, Trigger::Automatic, "44444", 100),
+        batch_event("b-6", "hal", EmailKind::PinReset, Trigger::Automatic, "55555", 50),
+        // Arrives after the reset it predates: never sent.
+        batch_event("b-7", "hal", EmailKind::Welcome, Trigger::Automatic, "66666", 40),
+    ];
+    let results = clients
+        .notifier
+        .notify_batch(notifier::NotifyBatchRequest { events: events.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(results.len(), events.len(), "{results:#?}");
+    let recorded = |index: usize| {
+        results[index]
+            .recorded
+            .clone()
+            .unwrap_or_else(|| panic!("events[{index}] was refused: {:?}", results[index].error))
+    };
+    let refused = |index: usize| {
+        results[index]
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("events[{index}] was recorded: {:?}", results[index].recorded))
+    };
+    let pin_reset = recorded(1);
+    assert_eq!(pin_reset.status(), DeliveryStatus::Pending);
+    assert_eq!(recorded(0).status(), DeliveryStatus::Superseded);
+    assert!(recorded(0).reason.contains(&pin_reset.delivery_id), "{:?}", recorded(0));
+    assert_eq!(refused(2).code, tonic::Code::InvalidArgument as i32);
+    assert!(refused(2).message.starts_with("events[2]: "), "{:?}", refused(2));
+    assert!(!refused(2).message.contains("12345"));
+    assert_eq!(recorded(3).delivery_id, pin_reset.delivery_id);
+    assert_eq!(
+        refused(4).code,
+        tonic::Code::FailedPrecondition as i32,
+        "{:?}",
+        refused(4)
+    );
+    assert_eq!(recorded(5).status(), DeliveryStatus::Pending);
+    assert_eq!(recorded(6).status(), DeliveryStatus::Pending);
+    assert_eq!(recorded(7).status(), DeliveryStatus::Superseded);
+
+    for (index, pin) in [(1, "22222"), (5, "44444"), (6, "55555")] {
+        let email = app.smtp.wait_for(&recorded(index).delivery_id).await;
+        assert!(email.text.contains(pin), "events[{index}]: {}", email.text);
+    }
+    // The same batch again records nothing new and sends nothing more.
+    let again = clients
+        .notifier
+        .notify_batch(notifier::NotifyBatchRequest { events })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(
+        again[1].recorded.as_ref().map(|r| &r.delivery_id),
+        Some(&pin_reset.delivery_id)
+    );
+    assert_eq!(clients.settled_deliveries("direct", "gus", 2).await.len(), 2);
+    assert_eq!(clients.settled_deliveries("direct", "hal", 2).await.len(), 2);
+    let texts: Vec<String> = app.smtp.received().into_iter().map(|email| email.text).collect();
+    assert_eq!(texts.len(), 3, "{texts:#?}");
+    assert!(
+        !texts
+            .iter()
+            .any(|text| text.contains("11111") || text.contains("66666"))
+    );
+
+    for size in [0, 1001] {
+        let event = batch_event("b-x", "gus", EmailKind::Welcome, Trigger::Automatic, "11111", 1);
+        let status = clients
+            .notifier
+            .notify_batch(notifier::NotifyBatchRequest {
+                events: vec![event; size],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{size} events: {status:?}");
+        assert!(status.message().contains("1 to 1000"), "{status:?}");
+    }
+    app.stop().await;
+}
