@@ -10,4 +10,5 @@ mod notifier_channel;
 mod outbox;
 mod pin;
 mod service;
+mod settings_cache;
 pub mod startup;

@@ -27,6 +27,7 @@ use crate::{
     outbox::{Dispatcher, Outbox},
     pin::PinKey,
     service::SettingsApi,
+    settings_cache::{self, TenantSettingsCache},
 };
 
 /// Calls in flight at once, over all connections.
@@ -70,6 +71,8 @@ pub struct Application {
     listener: TcpListener,
     health_listener: Option<TcpListener>,
     api: SettingsApi,
+    /// Kept in step with other replicas' changes by a listener while serving.
+    tenant_cache: TenantSettingsCache,
     dispatcher: Dispatcher,
     drain_timeout: Duration,
     db: DatabaseConnection,
@@ -145,6 +148,7 @@ impl Application {
             config.payload_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "settings", "payload-key"),
         )?);
+        let tenant_cache = TenantSettingsCache::new(db.get_database_backend());
         let dispatcher = Dispatcher {
             db: db.clone(),
             instance: uuid::Uuid::new_v4().to_string(),
@@ -158,7 +162,14 @@ impl Application {
             tokens_file: config.tokens_file.clone(),
             listener,
             health_listener,
-            api: SettingsApi::new(db.clone(), pin_key, outbox, NotifierServiceClient::new(confirm_channel)),
+            api: SettingsApi::new(
+                db.clone(),
+                pin_key,
+                outbox,
+                NotifierServiceClient::new(confirm_channel),
+                tenant_cache.clone(),
+            ),
+            tenant_cache,
             dispatcher,
             drain_timeout: config.drain_timeout,
             db,
@@ -173,7 +184,8 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains calls and stops the dispatcher.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx));
+        let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx.clone()));
+        let cache_listener = tokio::spawn(settings_cache::listen(self.db.clone(), self.tenant_cache, stop_rx));
         if let Some(path) = self.tokens_file {
             self.tokens.watch(path);
         }
@@ -201,6 +213,7 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = dispatcher.await;
+        let _ = cache_listener.await;
         let _ = self.db.close().await;
         tracing::info!("settings service stopped");
         Ok(served?)

@@ -17,7 +17,7 @@ use dialin_proto::{
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status, transport::Channel};
 
-use crate::{auth::Caller, outbox::Outbox, pin::PinKey};
+use crate::{auth::Caller, outbox::Outbox, pin::PinKey, settings_cache::TenantSettingsCache};
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -28,6 +28,7 @@ pub struct SettingsApi {
     outbox: Outbox,
     /// For confirming a switch-off with the notifier before the call returns.
     notifier: NotifierServiceClient<Channel>,
+    tenant_cache: TenantSettingsCache,
 }
 
 impl SettingsApi {
@@ -36,12 +37,14 @@ impl SettingsApi {
         pin_key: PinKey,
         outbox: Outbox,
         notifier: NotifierServiceClient<Channel>,
+        tenant_cache: TenantSettingsCache,
     ) -> Self {
         Self {
             db,
             pin_key,
             outbox,
             notifier,
+            tenant_cache,
         }
     }
 }

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     entity::tenant_settings,
     error::{Error, Result, check},
-    pin,
+    pin, settings_cache,
 };
 
 /// The tenant's settings (defaults when it never changed them), locked for the
@@ -26,11 +26,17 @@ pub(super) async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str
 
 pub(super) async fn get(api: &SettingsApi, request: pb::GetTenantSettingsRequest) -> Result<pb::TenantSettings> {
     check(validate::id("tenant_id", &request.tenant_id))?;
+    if let Some(cached) = api.tenant_cache.get(&request.tenant_id) {
+        return Ok(cached);
+    }
+    let start = api.tenant_cache.read_start();
     let settings = tenant_settings::Entity::find_by_id(&request.tenant_id)
         .one(&api.db)
         .await?
         .unwrap_or_else(|| default_settings(&request.tenant_id));
-    Ok(settings_to_pb(settings))
+    let settings = settings_to_pb(settings);
+    api.tenant_cache.store(start, &settings);
+    Ok(settings)
 }
 
 pub(super) async fn update(api: &SettingsApi, request: pb::UpdateTenantSettingsRequest) -> Result<pb::TenantSettings> {
@@ -152,7 +158,9 @@ async fn change(
         active.update(&*txn).await?;
     }
     api.outbox.enqueue_policy(&*txn, &policy_of(&updated)).await?;
+    settings_cache::announce_change(&*txn, tenant_id).await?;
     txn.commit().await?;
+    api.tenant_cache.invalidate(tenant_id);
     api.outbox.wake();
     tracing::info!(tenant_id, version = updated.version, "tenant settings changed");
     confirm_switch_off(api, &updated).await?;
