@@ -279,65 +279,104 @@ async fn licence_batches(
     count: usize,
     concurrency: usize,
 ) -> Result<usize, String> {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut callers = tokio::task::JoinSet::new();
-    for caller in 0..concurrency {
-        let mut client = SettingsServiceClient::new(channels[caller % channels.len()].clone());
-        let (next, tenant_id, prefix) = (Arc::clone(&next), tenant_id.to_owned(), prefix.to_owned());
-        callers.spawn(async move {
+    let tenant_id = tenant_id.to_owned();
+    let prefix = prefix.to_owned();
+    share_out(channels, count, 1000, concurrency, move |mut client, users| {
+        let request = settings::AssignLicensesRequest {
+            tenant_id: tenant_id.clone(),
+            users: users
+                .map(|i| {
+                    let request = licence_request(&tenant_id, &format!("{prefix}-{i}"));
+                    settings::UserToLicense {
+                        user_id: request.user_id,
+                        email: request.email,
+                        display_name: request.display_name,
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+        };
+        async move {
+            let mut retried = false;
             loop {
-                let first = next.fetch_add(1000, std::sync::atomic::Ordering::Relaxed);
-                if first >= count {
-                    return Ok::<(), String>(());
-                }
-                let users = (first..(first + 1000).min(count))
-                    .map(|i| {
-                        let request = licence_request(&tenant_id, &format!("{prefix}-{i}"));
-                        settings::UserToLicense {
-                            user_id: request.user_id,
-                            email: request.email,
-                            display_name: request.display_name,
-                            ..Default::default()
-                        }
-                    })
-                    .collect();
-                let response = client
-                    .assign_licenses(settings::AssignLicensesRequest {
-                        tenant_id: tenant_id.clone(),
-                        users,
-                    })
-                    .await
-                    .map_err(|status| format!("AssignLicenses: {status:?}"))?
-                    .into_inner();
-                if let Some(error) = response.results.iter().find_map(|result| result.error.as_ref()) {
-                    return Err(format!("AssignLicenses refused an entry: {}", error.message));
+                match client.assign_licenses(request.clone()).await {
+                    Ok(response) => {
+                        let refused = response.into_inner().results.into_iter().find_map(|result| {
+                            result
+                                .error
+                                .filter(|error| !(retried && error.message.contains(ALREADY_LICENSED)))
+                        });
+                        return match refused {
+                            Some(error) => Err(format!("AssignLicenses refused an entry: {}", error.message)),
+                            None => Ok(()),
+                        };
+                    }
+                    Err(status) if cut_off(&status) && !retried => retried = true,
+                    Err(status) => return Err(format!("AssignLicenses: {status:?}")),
                 }
             }
-        });
-    }
-    while let Some(joined) = callers.join_next().await {
-        joined.map_err(|error| error.to_string())??;
-    }
+        }
+    })
+    .await?;
     Ok(count)
 }
 
 /// Licenses `count` users with single AssignLicense calls, `callers` at a time.
 async fn licence_singly(channels: &[Channel], tenant_id: &str, count: usize, callers: usize) -> Result<(), String> {
+    let tenant_id = tenant_id.to_owned();
+    share_out(channels, count, 1, callers, move |mut client, users| {
+        let request = licence_request(&tenant_id, &format!("user-{}", users.start));
+        async move {
+            let mut retried = false;
+            loop {
+                match client.assign_license(request.clone()).await {
+                    Ok(_) => return Ok(()),
+                    Err(status) if retried && status.message().contains(ALREADY_LICENSED) => return Ok(()),
+                    Err(status) if cut_off(&status) && !retried => retried = true,
+                    Err(status) => return Err(format!("AssignLicense: {status:?}")),
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// What settings answers when a retried call finds its first attempt's work done.
+const ALREADY_LICENSED: &str = "already holds a licence";
+
+/// A call cut off with its connection: the server closes every connection
+/// after a while (so that clients spread over new replicas), and a call sent as
+/// it does so fails without reaching it, or after it committed. Tried again
+/// once; the caller counts its own earlier work as done.
+fn cut_off(status: &tonic::Status) -> bool {
+    matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unavailable)
+}
+
+/// `callers` tasks take the items `0..count`, `step` at a time, and hand each
+/// range to `work` until none is left.
+async fn share_out<Work, Fut>(
+    channels: &[Channel],
+    count: usize,
+    step: usize,
+    callers: usize,
+    work: Work,
+) -> Result<(), String>
+where
+    Work: Fn(SettingsServiceClient<Channel>, std::ops::Range<usize>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for caller in 0..callers {
-        let mut client = SettingsServiceClient::new(channels[caller % channels.len()].clone());
-        let (next, tenant_id) = (Arc::clone(&next), tenant_id.to_owned());
+        let client = SettingsServiceClient::new(channels[caller % channels.len()].clone());
+        let (next, work) = (Arc::clone(&next), work.clone());
         tasks.spawn(async move {
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= count {
+                let first = next.fetch_add(step, std::sync::atomic::Ordering::Relaxed);
+                if first >= count {
                     return Ok::<(), String>(());
                 }
-                client
-                    .assign_license(licence_request(&tenant_id, &format!("user-{i}")))
-                    .await
-                    .map_err(|status| format!("AssignLicense: {status:?}"))?;
+                work(client.clone(), first..(first + step).min(count)).await?;
             }
         });
     }

@@ -41,6 +41,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
+                // 8 MiB of pages per connection instead of 2: the hot indexes of a
+                // deep backlog stay in memory instead of being copied in from the
+                // OS cache on every lookup (a profile showed ~6 % in pread).
+                .pragma("cache_size", "-8192")
         });
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         options

@@ -20,7 +20,7 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 use tokio::{
-    sync::{Notify, watch},
+    sync::{Notify, mpsc, watch},
     task::JoinSet,
 };
 
@@ -37,6 +37,8 @@ use crate::{
 
 /// How often an idle worker looks for due retries and expired leases.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Most outcomes written at once.
+const RECORD_BATCH: usize = 500;
 
 /// When a transiently failed email is tried again, and when trying stops.
 #[derive(Clone, Copy, Debug)]
@@ -91,9 +93,14 @@ struct Checks {
 impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
-        // Twice what the mailer sends at once, so a sender never waits for a claim.
-        let capacity = self.mailer.concurrency() * 2;
+        // Four times what the mailer sends at once, so a sender never waits for
+        // a claim, and claims (writes) are few.
+        let capacity = self.mailer.concurrency() * 4;
         let mut sends = JoinSet::new();
+        // Outcomes are written by a task of their own, so that sending goes on
+        // while they are; it writes whatever has finished since its last write.
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(Arc::clone(&self).record_finished(finished_rx));
         // The shutdown signal only ever changes to "stop" (or goes away, which means the same).
         let mut stopping = *shutdown.borrow();
         loop {
@@ -121,6 +128,10 @@ impl DeliveryWorker {
             }
             if sends.is_empty() {
                 if stopping {
+                    drop(finished_tx);
+                    if let Err(error) = recorder.await {
+                        tracing::error!(%error, "the outcome recorder failed; unrecorded claims will expire and be retried");
+                    }
                     return;
                 }
                 tokio::select! {
@@ -132,13 +143,11 @@ impl DeliveryWorker {
             }
             // Claimed emails are finished even on shutdown, so none is left half-recorded.
             tokio::select! {
-                finished = sends.join_next() => {
-                    // Every send that has finished by now is recorded with it.
-                    let finished = finished.into_iter().chain(std::iter::from_fn(|| sends.try_join_next())).filter_map(|joined| {
-                        joined.inspect_err(|error| tracing::error!(%error, "a send task failed; its claim will expire and the delivery be retried")).ok()
-                    });
-                    self.record_all(finished.collect()).await;
-                }
+                Some(finished) = sends.join_next() => match finished {
+                    // The recorder outlives every send: it stops only once this loop has.
+                    Ok(finished) => drop(finished_tx.send(finished)),
+                    Err(error) => tracing::error!(%error, "a send task failed; its claim will expire and the delivery be retried"),
+                },
                 () = self.wake.notified(), if !stopping && sends.len() <= capacity / 2 => {}
                 _ = shutdown.changed(), if !stopping => stopping = true,
             }
@@ -281,6 +290,15 @@ impl DeliveryWorker {
         let mut conference = Conference::decode(opened.as_slice()).ok()?;
         conference.pin.clear();
         Some(self.cipher.seal(&conference.encode_to_vec()))
+    }
+
+    /// Writes outcomes as sends finish, all that have finished at once, until
+    /// the worker stops sending.
+    async fn record_finished(self: Arc<Self>, mut finished: mpsc::UnboundedReceiver<(delivery::Model, Outcome)>) {
+        let mut batch = Vec::new();
+        while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            self.record_all(std::mem::take(&mut batch)).await;
+        }
     }
 
     /// Records the outcomes of sends that finished together: the sent ones with
