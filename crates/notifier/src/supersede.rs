@@ -7,7 +7,7 @@
 //! batch of users with one query (`history_of`), so that their cost does not
 //! grow with the number of emails.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind, Trigger};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
@@ -55,12 +55,9 @@ pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)]) -> 
     if users.is_empty() {
         return Ok(history);
     }
-    let mut tenants: Vec<&str> = users.iter().map(|(tenant, _)| *tenant).collect();
-    let mut user_ids: Vec<&str> = users.iter().map(|(_, user)| *user).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    user_ids.sort_unstable();
-    user_ids.dedup();
+    let asked: HashSet<(&str, &str)> = users.iter().copied().collect();
+    let tenants: HashSet<&str> = users.iter().map(|(tenant, _)| *tenant).collect();
+    let user_ids: HashSet<&str> = users.iter().map(|(_, user)| *user).collect();
     let rows: Vec<(String, String, String, String, String, i64, i64)> = delivery::Entity::find()
         .select_only()
         .columns([
@@ -80,7 +77,7 @@ pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)]) -> 
         .await?;
     for (tenant_id, user_id, delivery_id, kind, status, occurred_at, lease_until) in rows {
         // Tenants and users were matched separately: keep only the asked pairs.
-        if !users.contains(&(tenant_id.as_str(), user_id.as_str())) {
+        if !asked.contains(&(tenant_id.as_str(), user_id.as_str())) {
             continue;
         }
         history.entry((tenant_id, user_id)).or_default().push(Recorded {

@@ -169,6 +169,7 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
 /// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
 /// together and checked with one query per round.
 async fn allocate_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str, count: usize) -> Result<Vec<String>> {
+    super::licence::lock_conference_ids(conn, tenant_id).await?;
     let mut chosen = HashSet::with_capacity(count);
     for _ in 0..32 {
         if chosen.len() == count {
