@@ -10,9 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind, Trigger};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
-
-use crate::entity::delivery;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 
 /// Which email this is, for supersession.
 pub struct EmailIdentity<'a> {
@@ -50,42 +48,53 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
 }
 
 /// Reads the automatic emails of `users` (tenant, user) with one query.
+///
+/// The pairs are joined as a `VALUES` list, which both databases answer with
+/// one lookup per pair in the (tenant, user) index. Asked as `tenant_id IN (…)
+/// AND user_id IN (…)`, PostgreSQL with statistics older than a tenant's growth
+/// (a tenant onboarding 100,000 users) scans all of that tenant's deliveries
+/// on the (tenant, created) index instead, on every call: 0.1–0.7 s each at
+/// 100,000 deliveries in the benchmark, against ~1.5 ms this way.
 pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)]) -> Result<History, DbErr> {
     let mut history = History::new();
-    if users.is_empty() {
+    let asked: HashSet<(&str, &str)> = users.iter().copied().collect();
+    if asked.is_empty() {
         return Ok(history);
     }
-    let asked: HashSet<(&str, &str)> = users.iter().copied().collect();
-    let tenants: HashSet<&str> = users.iter().map(|(tenant, _)| *tenant).collect();
-    let user_ids: HashSet<&str> = users.iter().map(|(_, user)| *user).collect();
-    let rows: Vec<(String, String, String, String, String, i64, i64)> = delivery::Entity::find()
-        .select_only()
-        .columns([
-            delivery::Column::TenantId,
-            delivery::Column::UserId,
-            delivery::Column::DeliveryId,
-            delivery::Column::Kind,
-            delivery::Column::Status,
-            delivery::Column::OccurredAt,
-            delivery::Column::LeaseUntil,
-        ])
-        .filter(delivery::Column::Trigger.eq(Trigger::Automatic.as_str_name()))
-        .filter(delivery::Column::TenantId.is_in(tenants))
-        .filter(delivery::Column::UserId.is_in(user_ids))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    for (tenant_id, user_id, delivery_id, kind, status, occurred_at, lease_until) in rows {
-        // Tenants and users were matched separately: keep only the asked pairs.
-        if !asked.contains(&(tenant_id.as_str(), user_id.as_str())) {
-            continue;
-        }
+    let backend = conn.get_database_backend();
+    let placeholder = |n: usize| match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let pairs: Vec<String> = (0..asked.len())
+        .map(|i| format!("({}, {})", placeholder(2 * i + 2), placeholder(2 * i + 3)))
+        .collect();
+    let sql = format!(
+        "SELECT d.tenant_id, d.user_id, d.delivery_id, d.kind, d.status, d.occurred_at, d.lease_until
+         FROM deliveries AS d JOIN (VALUES {}) AS asked ON d.tenant_id = asked.column1 AND d.user_id = asked.column2
+         WHERE d.trigger = {}",
+        pairs.join(", "),
+        placeholder(1)
+    );
+    let mut values: Vec<sea_orm::Value> = vec![Trigger::Automatic.as_str_name().into()];
+    for (tenant_id, user_id) in &asked {
+        values.push((*tenant_id).into());
+        values.push((*user_id).into());
+    }
+    for row in conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        let tenant_id: String = row.try_get("", "tenant_id")?;
+        let user_id: String = row.try_get("", "user_id")?;
+        let kind: String = row.try_get("", "kind")?;
+        let status: String = row.try_get("", "status")?;
         history.entry((tenant_id, user_id)).or_default().push(Recorded {
-            delivery_id,
+            delivery_id: row.try_get("", "delivery_id")?,
             kind: EmailKind::from_str_name(&kind).unwrap_or_default(),
             status: DeliveryStatus::from_str_name(&status).unwrap_or_default(),
-            occurred_at,
-            lease_until,
+            occurred_at: row.try_get("", "occurred_at")?,
+            lease_until: row.try_get("", "lease_until")?,
         });
     }
     Ok(history)
