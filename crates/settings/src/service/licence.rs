@@ -11,8 +11,8 @@ use dialin_proto::{
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -355,7 +355,6 @@ pub(super) async fn allocate_conference_id(
     tenant_id: &str,
     previous: Option<&str>,
 ) -> Result<String> {
-    lock_conference_ids(conn, tenant_id).await?;
     for _ in 0..32 {
         let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
         if previous == Some(candidate.as_str()) {
@@ -371,25 +370,6 @@ pub(super) async fn allocate_conference_id(
         }
     }
     Err(Error::Aborted("could not find a free conference ID; retry".into()))
-}
-
-/// Makes concurrent transactions that draw conference IDs for the tenant take
-/// turns until they commit, so each sees the IDs the others drew. SQLite
-/// writers take turns anyway; on PostgreSQL two draws would otherwise check
-/// their candidates against the same committed state, pick the same ID now and
-/// then, and one would fail on the unique index. Taken where the draw begins,
-/// after the rows a change locks and before the rows it inserts, so no two
-/// transactions can wait on each other.
-pub(super) async fn lock_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<()> {
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            [format!("dialin conference ids {tenant_id}").into()],
-        ))
-        .await?;
-    }
-    Ok(())
 }
 
 fn not_found(tenant_id: &str, user_id: &str) -> Error {
