@@ -9,8 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use dialin_common::database::{placeholder, values_rows};
 use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind, Trigger};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
 
 /// Which email this is, for supersession.
 pub struct EmailIdentity<'a> {
@@ -49,12 +50,10 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
 
 /// Reads the automatic emails of `users` (tenant, user) with one query.
 ///
-/// The pairs are joined as a `VALUES` list, which both databases answer with
-/// one lookup per pair in the (tenant, user) index. Asked as `tenant_id IN (…)
-/// AND user_id IN (…)`, PostgreSQL with statistics older than a tenant's growth
-/// (a tenant onboarding 100,000 users) scans all of that tenant's deliveries
-/// on the (tenant, created) index instead, on every call: 0.1–0.7 s each at
-/// 100,000 deliveries in the benchmark, against ~1.5 ms this way.
+/// The pairs are joined as a `VALUES` list ([`values_rows`]): asked as
+/// `tenant_id IN (…) AND user_id IN (…)`, PostgreSQL read the onboarding
+/// tenant's every delivery per call in the benchmark (0.1–0.7 s each at
+/// 100,000 deliveries, against ~1.5 ms this way).
 pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)]) -> Result<History, DbErr> {
     let mut history = History::new();
     let asked: HashSet<(&str, &str)> = users.iter().copied().collect();
@@ -62,19 +61,12 @@ pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)]) -> 
         return Ok(history);
     }
     let backend = conn.get_database_backend();
-    let placeholder = |n: usize| match backend {
-        DatabaseBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    };
-    let pairs: Vec<String> = (0..asked.len())
-        .map(|i| format!("({}, {})", placeholder(2 * i + 2), placeholder(2 * i + 3)))
-        .collect();
     let sql = format!(
         "SELECT d.tenant_id, d.user_id, d.delivery_id, d.kind, d.status, d.occurred_at, d.lease_until
          FROM deliveries AS d JOIN (VALUES {}) AS asked ON d.tenant_id = asked.column1 AND d.user_id = asked.column2
          WHERE d.trigger = {}",
-        pairs.join(", "),
-        placeholder(1)
+        values_rows(backend, 2, asked.len(), 2),
+        placeholder(backend, 1)
     );
     let mut values: Vec<sea_orm::Value> = vec![Trigger::Automatic.as_str_name().into()];
     for (tenant_id, user_id) in &asked {

@@ -5,15 +5,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dialin_common::{database::begin_write, validate};
+use dialin_common::{
+    database::{begin_write, placeholder, values_rows},
+    validate,
+};
 use dialin_proto::{
     notifier::v1::{EmailKind, Trigger},
     settings::v1 as pb,
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Statement,
+    ActiveModelTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, IntoActiveModel, Iterable, Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -66,15 +68,7 @@ pub(super) async fn assign_many(
     let txn = begin_write(&api.db).await?;
     let settings = tenant::load_for_update(&*txn, &request.tenant_id).await?;
     let bridge = Bridge::load(&*txn, &request.tenant_id).await?;
-    let existing: HashMap<String, user::Model> = user::Entity::find()
-        .filter(user::Column::TenantId.eq(&request.tenant_id))
-        .filter(user::Column::UserId.is_in(ids.clone()))
-        .lock_exclusive()
-        .all(&*txn)
-        .await?
-        .into_iter()
-        .map(|user| (user.user_id.clone(), user))
-        .collect();
+    let existing = users_for_update(&*txn, &request.tenant_id, &ids).await?;
     let mut conference_ids = allocate_conference_ids(&*txn, &request.tenant_id, ids.len())
         .await?
         .into_iter();
@@ -171,6 +165,65 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
 
 /// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
 /// together and checked with one query per round.
+/// The tenant's users among `user_ids`, locked for the rest of the transaction
+/// on PostgreSQL. Joined as a `VALUES` list so that a tenant's size never
+/// decides the cost ([`values_rows`]).
+async fn users_for_update(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    user_ids: &[String],
+) -> Result<HashMap<String, user::Model>> {
+    if user_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = conn.get_database_backend();
+    let columns: Vec<String> = user::Column::iter()
+        .map(|column| format!("users.{}", column.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM users JOIN (VALUES {}) AS asked ON users.user_id = asked.column1 WHERE users.tenant_id = {}{}",
+        columns.join(", "),
+        values_rows(backend, 2, user_ids.len(), 1),
+        placeholder(backend, 1),
+        if backend == DatabaseBackend::Postgres {
+            " FOR UPDATE OF users"
+        } else {
+            ""
+        }
+    );
+    let values = std::iter::once(tenant_id.into()).chain(user_ids.iter().map(|id| id.as_str().into()));
+    Ok(user::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|user| (user.user_id.clone(), user))
+        .collect())
+}
+
+/// Which of `candidates` the tenant's users already hold.
+async fn taken_conference_ids(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    candidates: &HashSet<String>,
+) -> Result<HashSet<String>> {
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT users.conference_id FROM users JOIN (VALUES {}) AS candidate ON users.conference_id = candidate.column1 WHERE users.tenant_id = {}",
+        values_rows(backend, 2, candidates.len(), 1),
+        placeholder(backend, 1)
+    );
+    let values = std::iter::once(tenant_id.into()).chain(candidates.iter().map(|id| id.as_str().into()));
+    let mut taken = HashSet::new();
+    for row in conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        taken.insert(row.try_get::<String>("", "conference_id")?);
+    }
+    Ok(taken)
+}
+
 async fn allocate_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str, count: usize) -> Result<Vec<String>> {
     lock_conference_ids(conn, tenant_id).await?;
     let mut chosen = HashSet::with_capacity(count);
@@ -185,17 +238,7 @@ async fn allocate_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str, c
                 candidates.insert(candidate);
             }
         }
-        let taken: HashSet<String> = user::Entity::find()
-            .select_only()
-            .column(user::Column::ConferenceId)
-            .filter(user::Column::TenantId.eq(tenant_id))
-            .filter(user::Column::ConferenceId.is_in(candidates.iter().cloned()))
-            .into_tuple::<Option<String>>()
-            .all(conn)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+        let taken = taken_conference_ids(conn, tenant_id, &candidates).await?;
         chosen.extend(candidates.into_iter().filter(|candidate| !taken.contains(candidate)));
     }
     Ok(chosen.into_iter().collect())
