@@ -18,15 +18,12 @@ async fn calls_spread_over_every_notifier_and_survive_losing_one() {
     .await;
     let mut clients = cluster.clients(0, 0);
     clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
-    let first = user_ids("b", 60);
-    assert!(
-        clients
-            .license_all("t", &first, 4)
-            .await
-            .iter()
-            .all(|(_, outcome)| outcome.is_ok())
-    );
-    clients.settled_tenant("t", 60, Duration::from_secs(60)).await;
+    // One licence at a time, each recorded before the next: the outbox hands
+    // events over in batches, and events queued together would share a call.
+    for (licensed, user_id) in user_ids("b", 60).iter().enumerate() {
+        clients.license("t", user_id).await;
+        clients.settled_tenant("t", licensed + 1, Duration::from_secs(60)).await;
+    }
     let recorded: Vec<usize> = cluster
         .notifiers
         .iter()
