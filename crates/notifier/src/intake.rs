@@ -119,12 +119,16 @@ async fn record(
         .filter(|event| !known.contains_key(&event.delivery_id))
         .collect();
     let policies = policy::Versions::of(&*txn, fresh.iter().map(|event| event.tenant_id.as_str()).collect()).await?;
-    let users: Vec<(&str, &str)> = fresh
+    let automatic: Vec<&&Event> = fresh
         .iter()
         .filter(|event| event.trigger == Trigger::Automatic)
+        .collect();
+    let users: Vec<(&str, &str)> = automatic
+        .iter()
         .map(|event| (event.tenant_id.as_str(), event.recipient.user_id.as_str()))
         .collect();
-    let mut history = supersede::history_of(&*txn, &users).await?;
+    let since = automatic.iter().map(|event| event.occurred_at).min().unwrap_or(0);
+    let mut history = supersede::history_of(&*txn, &users, since).await?;
 
     let now = time::now_millis();
     let mut rows: Vec<delivery::ActiveModel> = Vec::new();

@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use dialin_common::time::now_millis;
 use lettre::{
     Message,
     message::{
@@ -37,6 +38,11 @@ pub enum SendError {
     /// Retrying cannot help: a 5xx reply, or a message that cannot be built.
     #[error("{0}")]
     Permanent(String),
+    /// The sender's claim would run out before a send could finish (it waited
+    /// too long for a connection): another sender may take the email by now,
+    /// so this one does not send it.
+    #[error("the claim on the email would expire before the send could finish")]
+    ClaimExpiring,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,9 +162,12 @@ impl Mailer {
         }
     }
 
-    pub async fn send(&self, delivery_id: &str, message: &Message) -> Result<(), SendError> {
+    /// Sends `message`, unless the claim on it (held until `claim_until`,
+    /// milliseconds since the epoch) would run out before an SMTP send could
+    /// finish (checked once a connection is free; writing a file cannot wait).
+    pub async fn send(&self, delivery_id: &str, message: &Message, claim_until: i64) -> Result<(), SendError> {
         match self {
-            Self::Smtp(pool) => pool.send(message).await,
+            Self::Smtp(pool) => pool.send(message, claim_until).await,
             Self::Files(dir) => write_eml(dir, delivery_id, &message.formatted())
                 .await
                 .map_err(|error| SendError::Transient(format!("cannot write the .eml file: {error}"))),
@@ -257,12 +266,15 @@ impl SmtpPool {
         }
     }
 
-    async fn send(&self, message: &Message) -> Result<(), SendError> {
+    async fn send(&self, message: &Message, claim_until: i64) -> Result<(), SendError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| SendError::Transient("the SMTP pool is closed".into()))?;
+        if now_millis() + i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 2) > claim_until {
+            return Err(SendError::ClaimExpiring);
+        }
         let bytes = message.formatted();
         let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let (mut connection, reused) = match idle {
@@ -395,6 +407,30 @@ mod tests {
         assert!(SmtpServer::parse("smtp://x?tls=maybe").is_err());
         assert!(SmtpServer::parse("smtp://u:p@x?tls=none").is_err());
         assert_eq!(percent_decode("p%40ss"), "p@ss");
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_claim_would_run_out_is_not_started() {
+        // Nothing listens on this port: a send that starts fails to connect.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("smtp://127.0.0.1:{port}?tls=none");
+        let mailer = Mailer::from_config(Some(&url), Path::new("unused"), 1, Duration::from_secs(5)).unwrap();
+        let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
+        let to = parse_mailbox("Ann <ann@example.com>").unwrap();
+        let email = Rendered {
+            subject: "Subject",
+            text: "plain".into(),
+            html: "<p>html</p>".into(),
+            language: Language::English,
+        };
+        let message = build_message("d-1", from, to, email).unwrap();
+        // Four seconds left of the claim, five of SMTP timeout: not started.
+        let expiring = mailer.send("d-1", &message, now_millis() + 4_000).await;
+        assert!(matches!(expiring, Err(SendError::ClaimExpiring)), "{expiring:?}");
+        let started = mailer.send("d-1", &message, now_millis() + 60_000).await;
+        assert!(matches!(started, Err(SendError::Transient(_))), "{started:?}");
     }
 
     #[test]

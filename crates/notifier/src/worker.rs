@@ -79,6 +79,9 @@ enum Outcome {
     Failed(String),
     /// A newer email for the user replaces this one.
     Superseded(String),
+    /// Not sent and left as it is: the claim was about to run out, and the
+    /// delivery belongs to whichever sender claims it next.
+    Abandoned,
 }
 
 /// What the sends of one claim are checked against, read once right after the
@@ -196,12 +199,16 @@ impl DeliveryWorker {
             claimed.iter().map(|delivery| delivery.tenant_id.as_str()).collect(),
         )
         .await?;
-        let users: Vec<(&str, &str)> = claimed
+        let automatic: Vec<&delivery::Model> = claimed
             .iter()
             .filter(|delivery| delivery.trigger == Trigger::Automatic.as_str_name())
+            .collect();
+        let users: Vec<(&str, &str)> = automatic
+            .iter()
             .map(|delivery| (delivery.tenant_id.as_str(), delivery.user_id.as_str()))
             .collect();
-        let history = supersede::history_of(&self.db, &users).await?;
+        let since = automatic.iter().map(|delivery| delivery.occurred_at).min().unwrap_or(0);
+        let history = supersede::history_of(&self.db, &users, since).await?;
         Ok(Checks { policies, history })
     }
 
@@ -226,19 +233,27 @@ impl DeliveryWorker {
             Ok(message) => message,
             Err(reason) => return Outcome::Failed(reason),
         };
-        let sent = self.mailer.send(&delivery.delivery_id, &message).await;
-        if let Err(error) = &sent {
-            let class = if matches!(error, SendError::Permanent(_)) {
-                "permanent"
-            } else {
-                "transient"
-            };
-            metrics::counter!("dialin_smtp_errors_total", "class" => class).increment(1);
-        }
-        match sent {
+        match self
+            .mailer
+            .send(&delivery.delivery_id, &message, delivery.lease_until)
+            .await
+        {
             Ok(()) => Outcome::Sent,
-            Err(SendError::Transient(reason)) => Outcome::Retry(reason),
-            Err(SendError::Permanent(reason)) => Outcome::Failed(reason),
+            Err(SendError::ClaimExpiring) => {
+                tracing::warn!(
+                    delivery_id = delivery.delivery_id,
+                    "the claim ran out waiting for an SMTP connection; left for the next claim"
+                );
+                Outcome::Abandoned
+            }
+            Err(SendError::Transient(reason)) => {
+                metrics::counter!("dialin_smtp_errors_total", "class" => "transient").increment(1);
+                Outcome::Retry(reason)
+            }
+            Err(SendError::Permanent(reason)) => {
+                metrics::counter!("dialin_smtp_errors_total", "class" => "permanent").increment(1);
+                Outcome::Failed(reason)
+            }
         }
     }
 
@@ -380,6 +395,7 @@ impl DeliveryWorker {
         };
         let (update, status) = match outcome {
             Outcome::Sent => return self.record_sent(std::slice::from_ref(delivery)).await,
+            Outcome::Abandoned => return Ok(()),
             Outcome::Suppressed(reason) => (
                 final_state(DeliveryStatus::Suppressed, reason),
                 DeliveryStatus::Suppressed,
