@@ -297,6 +297,13 @@ impl Dispatcher {
                 Err(refused) => outcomes.push((row, Some(refused))),
             }
         }
+        if events.is_empty() {
+            // Every row was refused before the call: nothing to hand over.
+            return outcomes
+                .into_iter()
+                .filter_map(|(row, outcome)| Some((row, outcome?)))
+                .collect();
+        }
         let mut answers = match self.notifier.clone().notify_batch(NotifyBatchRequest { events }).await {
             Ok(response) => response.into_inner().results.into_iter(),
             Err(status) if status.code() == Code::Unimplemented => {
