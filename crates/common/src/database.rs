@@ -133,13 +133,19 @@ impl WriteTransaction {
 /// sleeps, not the writes, set the tail latency. PostgreSQL ignores the mode
 /// (rows are locked with `SELECT … FOR UPDATE` there).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    begin_write_within(db, WRITE_TURN_TIMEOUT).await
+}
+
+/// [`begin_write`] for a writer that has already waited for part of its turn
+/// elsewhere: it waits at most `turn_timeout` more.
+pub async fn begin_write_within(db: &DatabaseConnection, turn_timeout: Duration) -> Result<WriteTransaction, DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
     let turn = match sqlite_write_turns(db) {
         // Bounded, so that while the database is locked from outside, callers
         // queued behind the first fail fast (UNAVAILABLE) instead of each
         // waiting out the busy timeouts of everyone ahead of them.
         Some(turns) => Some(
-            tokio::time::timeout(WRITE_TURN_TIMEOUT, turns.lock_owned())
+            tokio::time::timeout(turn_timeout, turns.lock_owned())
                 .await
                 .map_err(|_| DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))?,
         ),
@@ -159,7 +165,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest a writer waits for its turn: half the busy timeout, so a call waits
 /// at most one and a half busy timeouts before the database is called unavailable.
-const WRITE_TURN_TIMEOUT: Duration = Duration::from_millis(2_500);
+pub const WRITE_TURN_TIMEOUT: Duration = Duration::from_millis(2_500);
 
 /// The queue of writers for `db`'s SQLite file (one per file in the process);
 /// `None` for PostgreSQL.

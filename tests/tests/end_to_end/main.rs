@@ -8,6 +8,7 @@ mod gate;
 mod languages;
 mod listing;
 mod notifier_down;
+mod pin_resets;
 mod retries;
 mod security;
 mod startup;

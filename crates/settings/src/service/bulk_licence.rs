@@ -1,12 +1,17 @@
-//! `AssignLicenses`: up to 1,000 users of one tenant licensed in one
-//! transaction, each entry with its own result. The tenant, its bridge and the
-//! users are read once, conference IDs are allocated together, and the users
-//! and their WELCOME events are written with one statement each.
+//! Licensing users in bulk: `AssignLicenses` (up to 1,000 users of one tenant
+//! in one transaction, each entry with its own result), and single
+//! `AssignLicense` calls by group commit (`group_commit`), the calls waiting
+//! together licensed the same way. The tenant, its bridge and the users are
+//! read once, conference IDs are allocated together, and the users and their
+//! WELCOME events are written with one statement each.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    time::Duration,
+};
 
 use dialin_common::{
-    database::{begin_write, placeholder, values_rows},
+    database::{WRITE_TURN_TIMEOUT, begin_write_within, placeholder, values_rows},
     validate,
 };
 use dialin_proto::{
@@ -15,20 +20,25 @@ use dialin_proto::{
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, IntoActiveModel, Iterable, Statement,
+    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, IdenStatic, IntoActiveModel,
+    Iterable, Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
+use tonic::Status;
 
 use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{EmailEvent, user_to_pb},
+    group_commit::GroupWork,
     licence::{NewLicence, conflict},
     tenant,
 };
 use crate::{
     entity::user,
     error::{Error, Result, check},
+    outbox::Outbox,
+    pin::PinKey,
 };
 
 pub(super) const MAX_USERS_PER_CALL: usize = 1000;
@@ -45,7 +55,7 @@ pub(super) async fn assign_many(
         )));
     }
     let mut seen = HashSet::new();
-    let mut outcomes: Vec<Result<NewLicence>> = request
+    let outcomes: Vec<Result<NewLicence>> = request
         .users
         .into_iter()
         .enumerate()
@@ -59,78 +69,197 @@ pub(super) async fn assign_many(
             NewLicence::validate(entry).map_err(|error| at_entry(index, error))
         })
         .collect();
-    let ids: Vec<String> = outcomes
-        .iter()
-        .flatten()
-        .map(|licence| licence.user_id.clone())
+    // The valid entries are licensed together; the others keep their error.
+    let mut licences = Vec::new();
+    let refused: Vec<Option<Error>> = outcomes
+        .into_iter()
+        .map(|outcome| outcome.map(|licence| licences.push(licence)).err())
         .collect();
-
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&*txn, &request.tenant_id).await?;
-    let bridge = Bridge::load(&*txn, &request.tenant_id).await?;
-    let existing = users_for_update(&*txn, &request.tenant_id, &ids).await?;
-    let mut conference_ids = allocate_conference_ids(&*txn, &request.tenant_id, ids.len())
-        .await?
-        .into_iter();
-
-    let mut results = Vec::with_capacity(outcomes.len());
-    let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
-    for (index, outcome) in outcomes.drain(..).enumerate() {
-        let licensed = outcome.and_then(|licence| {
-            let existing = existing.get(&licence.user_id);
-            let conference_id = conference_ids
-                .next()
-                .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))?;
-            let (mut user, pin) = licence
-                .into_user(api, &settings, &bridge, existing, conference_id)
-                .map_err(|error| at_entry(index, error))?;
-            user.version += 1;
-            let event = EmailEvent {
-                settings: &settings,
-                user: &user,
-                kind: EmailKind::Welcome,
-                trigger: Trigger::Automatic,
-                pin: Some(&pin),
-                to_address: None,
-            };
-            events.push(event.into_request());
-            if existing.is_some() {
-                relicensed.push(user.clone());
-            } else {
-                new_users.push(user.clone());
-            }
-            Ok((user, pin))
-        });
-        results.push(licensed);
-    }
-
-    if !new_users.is_empty() {
-        user::Entity::insert_many(new_users.into_iter().map(|user| user.into_active_model().reset_all()))
-            .exec(&*txn)
-            .await
-            .map_err(conflict)?;
-    }
-    for user in relicensed {
-        user.into_active_model()
-            .reset_all()
-            .update(&*txn)
-            .await
-            .map_err(conflict)?;
-    }
-    api.outbox.enqueue_notify_many(&*txn, &events).await?;
-    txn.commit().await?;
-    if !events.is_empty() {
-        api.outbox.wake();
-    }
-    tracing::info!(
-        tenant_id = request.tenant_id,
-        licensed = events.len(),
-        refused = results.len() - events.len(),
-        "licences assigned in bulk"
-    );
+    let licensing = Licensing {
+        db: &api.db,
+        pin_key: &api.pin_key,
+        outbox: &api.outbox,
+        write_turn: WRITE_TURN_TIMEOUT,
+    };
+    let mut licensed = licensing.license_all(&request.tenant_id, licences).await?.into_iter();
+    let results = refused.into_iter().enumerate().map(|(index, refused)| match refused {
+        Some(error) => Err(error),
+        None => licensed
+            .next()
+            .unwrap_or_else(|| Err(Error::Internal("a licence went unanswered".into())))
+            .map_err(|error| at_entry(index, error)),
+    });
     Ok(pb::AssignLicensesResponse {
-        results: results.into_iter().map(to_result).collect(),
+        results: results.map(to_result).collect(),
     })
+}
+
+pub(super) async fn assign_one(
+    api: &SettingsApi,
+    request: pb::AssignLicenseRequest,
+) -> Result<pb::AssignLicenseResponse, Status> {
+    check(validate::id("tenant_id", &request.tenant_id))?;
+    let licence = NewLicence::validate(pb::UserToLicense {
+        user_id: request.user_id,
+        email: request.email,
+        display_name: request.display_name,
+        locale: request.locale,
+        usage_location: request.usage_location,
+        toll_number: request.toll_number,
+        toll_free_number: request.toll_free_number,
+    })?;
+    let tenant_id = request.tenant_id;
+    api.licensing.call(LicenceRequest { tenant_id, licence }).await
+}
+
+/// A single `AssignLicense` call, checked, waiting for its group.
+pub(super) struct LicenceRequest {
+    pub tenant_id: String,
+    pub licence: NewLicence,
+}
+
+/// What licensing needs; see [`GroupWork`].
+pub(super) struct Licenser {
+    pub db: DatabaseConnection,
+    pub pin_key: PinKey,
+    pub outbox: Outbox,
+}
+
+impl GroupWork for Licenser {
+    type Request = LicenceRequest;
+    type Answer = pb::AssignLicenseResponse;
+
+    fn user(request: &LicenceRequest) -> (&str, &str) {
+        (&request.tenant_id, &request.licence.user_id)
+    }
+
+    /// One transaction per tenant: a tenant's failure fails only its calls.
+    async fn apply(
+        &self,
+        requests: Vec<&LicenceRequest>,
+        write_turn: Duration,
+    ) -> Result<Vec<Result<pb::AssignLicenseResponse, Status>>> {
+        let mut answers: Vec<Option<Result<pb::AssignLicenseResponse, Status>>> = vec![None; requests.len()];
+        let tenants: BTreeSet<&str> = requests.iter().map(|request| request.tenant_id.as_str()).collect();
+        for tenant_id in tenants {
+            let calls: Vec<usize> = (0..requests.len())
+                .filter(|&call| requests[call].tenant_id == tenant_id)
+                .collect();
+            let licences = calls.iter().map(|&call| requests[call].licence.clone()).collect();
+            let licensing = Licensing {
+                db: &self.db,
+                pin_key: &self.pin_key,
+                outbox: &self.outbox,
+                write_turn,
+            };
+            match licensing.license_all(tenant_id, licences).await {
+                Ok(outcomes) => {
+                    for (&call, outcome) in calls.iter().zip(outcomes) {
+                        answers[call] = Some(outcome.map_err(Status::from).map(|(user, pin)| {
+                            tracing::info!(tenant_id, user_id = user.user_id, "licence assigned");
+                            pb::AssignLicenseResponse {
+                                user: Some(user_to_pb(user)),
+                                pin: pin.expose_secret().to_owned(),
+                            }
+                        }));
+                    }
+                }
+                Err(error) => {
+                    let status = Status::from(error);
+                    for call in calls {
+                        answers[call] = Some(Err(status.clone()));
+                    }
+                }
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or_else(|| Err(Status::internal("a licence went unanswered"))))
+            .collect())
+    }
+}
+
+/// What licensing writes with.
+struct Licensing<'a> {
+    db: &'a DatabaseConnection,
+    pin_key: &'a PinKey,
+    outbox: &'a Outbox,
+    /// How long the transaction may wait for its turn to write.
+    write_turn: Duration,
+}
+
+impl Licensing<'_> {
+    /// Licenses `licences` (distinct users of one tenant, each checked) in one
+    /// transaction: the tenant, its bridge and the users read once, conference IDs
+    /// drawn together, the users and their WELCOME events written with one
+    /// statement each. An outcome per licence, in order.
+    async fn license_all(
+        &self,
+        tenant_id: &str,
+        licences: Vec<NewLicence>,
+    ) -> Result<Vec<Result<(user::Model, SecretString)>>> {
+        let ids: Vec<String> = licences.iter().map(|licence| licence.user_id.clone()).collect();
+        let txn = begin_write_within(self.db, self.write_turn).await?;
+        let settings = tenant::load_for_update(&*txn, tenant_id).await?;
+        let bridge = Bridge::load(&*txn, tenant_id).await?;
+        let existing = users_for_update(&*txn, tenant_id, &ids).await?;
+        let mut conference_ids = allocate_conference_ids(&*txn, tenant_id, ids.len()).await?.into_iter();
+
+        let mut results = Vec::with_capacity(licences.len());
+        let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        for licence in licences {
+            let existing = existing.get(&licence.user_id);
+            let licensed = conference_ids
+                .next()
+                .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))
+                .and_then(|conference_id| licence.into_user(self.pin_key, &settings, &bridge, existing, conference_id))
+                .map(|(mut user, pin)| {
+                    user.version += 1;
+                    let event = EmailEvent {
+                        settings: &settings,
+                        user: &user,
+                        kind: EmailKind::Welcome,
+                        trigger: Trigger::Automatic,
+                        pin: Some(&pin),
+                        to_address: None,
+                    };
+                    events.push(event.into_request());
+                    if existing.is_some() {
+                        relicensed.push(user.clone());
+                    } else {
+                        new_users.push(user.clone());
+                    }
+                    (user, pin)
+                });
+            results.push(licensed);
+        }
+
+        if !new_users.is_empty() {
+            user::Entity::insert_many(new_users.into_iter().map(|user| user.into_active_model().reset_all()))
+                .exec(&*txn)
+                .await
+                .map_err(conflict)?;
+        }
+        for user in relicensed {
+            user.into_active_model()
+                .reset_all()
+                .update(&*txn)
+                .await
+                .map_err(conflict)?;
+        }
+        self.outbox.enqueue_notify_many(&*txn, &events).await?;
+        txn.commit().await?;
+        if !events.is_empty() {
+            self.outbox.wake();
+        }
+        tracing::info!(
+            tenant_id,
+            licensed = events.len(),
+            refused = results.len() - events.len(),
+            "licences assigned"
+        );
+        Ok(results)
+    }
 }
 
 /// Says which entry an error is about.
@@ -163,12 +292,10 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
     }
 }
 
-/// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
-/// together and checked with one query per round.
 /// The tenant's users among `user_ids`, locked for the rest of the transaction
 /// on PostgreSQL. Joined as a `VALUES` list so that a tenant's size never
 /// decides the cost ([`values_rows`]).
-async fn users_for_update(
+pub(super) async fn users_for_update(
     conn: &impl ConnectionTrait,
     tenant_id: &str,
     user_ids: &[String],
@@ -224,6 +351,8 @@ async fn taken_conference_ids(
     Ok(taken)
 }
 
+/// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
+/// together and checked with one query per round.
 async fn allocate_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str, count: usize) -> Result<Vec<String>> {
     lock_conference_ids(conn, tenant_id).await?;
     let mut chosen = HashSet::with_capacity(count);

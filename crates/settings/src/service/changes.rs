@@ -1,5 +1,6 @@
-//! Changes to a user on the hosted bridge: PIN, conference ID, default numbers,
-//! a bulk number swap, and the admin's manual conference-info email.
+//! Changes to a user on the hosted bridge: conference ID, default numbers, a
+//! bulk number swap, and the admin's manual conference-info email (PIN resets:
+//! `pin_resets`).
 
 use dialin_common::{database::begin_write, ids::delivery_id_for_event, validate};
 use dialin_proto::{
@@ -7,47 +8,18 @@ use dialin_proto::{
     settings::v1::{self as pb, NumberType, Provider},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use secrecy::ExposeSecret;
 
 use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{EmailEvent, required_enum, user_to_pb},
     licence::{UserChange, allocate_conference_id, begin_user_change, require_hosted, save, write},
-    tenant, verify,
+    tenant,
 };
 use crate::{
     entity::user,
     error::{Result, check},
-    pin,
 };
-
-pub(super) async fn reset_pin(api: &SettingsApi, request: pb::ResetPinRequest) -> Result<pb::ResetPinResponse> {
-    let UserChange {
-        txn,
-        settings,
-        mut user,
-    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
-    require_hosted(&user)?;
-    let pin = pin::generate(settings.pin_length.unsigned_abs());
-    user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
-    if let Some(conference_id) = &user.conference_id {
-        verify::forget_failures(&*txn, &user.tenant_id, conference_id).await?;
-    }
-    // The user resetting their own PIN sees it on screen: no email.
-    let kind = (!request.self_service).then_some(EmailKind::PinReset);
-    let user = save(api, txn, &settings, false, &user, kind, Some(&pin)).await?;
-    tracing::info!(
-        tenant_id = user.tenant_id,
-        user_id = user.user_id,
-        self_service = request.self_service,
-        "PIN reset"
-    );
-    Ok(pb::ResetPinResponse {
-        user: Some(user_to_pb(user)),
-        pin: pin.expose_secret().to_owned(),
-    })
-}
 
 pub(super) async fn reset_conference_id(
     api: &SettingsApi,

@@ -26,7 +26,7 @@ use crate::{
     entity::{tenant_settings, user},
     error::{Error, Result, check},
     outbox::Outbox,
-    pin,
+    pin::{self, PinKey},
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -72,6 +72,7 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
 }
 
 /// One user's licence request, every field checked.
+#[derive(Clone)]
 pub(super) struct NewLicence {
     pub user_id: String,
     pub email: String,
@@ -111,7 +112,7 @@ impl NewLicence {
     /// unlicensed user of that id, if any: refused if it already holds a licence.
     pub(super) fn into_user(
         self,
-        api: &SettingsApi,
+        pin_key: &PinKey,
         settings: &tenant_settings::Model,
         bridge: &Bridge,
         existing: Option<&user::Model>,
@@ -143,44 +144,9 @@ impl NewLicence {
             toll: self.toll_number.as_deref(),
             toll_free: self.toll_free_number.as_deref(),
         };
-        let pin = put_on_hosted_bridge(api, bridge, settings, &mut user, requested, conference_id)?;
+        let pin = put_on_hosted_bridge(pin_key, bridge, settings, &mut user, requested, conference_id)?;
         Ok((user, pin))
     }
-}
-
-pub(super) async fn assign(api: &SettingsApi, request: pb::AssignLicenseRequest) -> Result<pb::AssignLicenseResponse> {
-    check(validate::id("tenant_id", &request.tenant_id))?;
-    let licence = NewLicence::validate(pb::UserToLicense {
-        user_id: request.user_id,
-        email: request.email,
-        display_name: request.display_name,
-        locale: request.locale,
-        usage_location: request.usage_location,
-        toll_number: request.toll_number,
-        toll_free_number: request.toll_free_number,
-    })?;
-
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&*txn, &request.tenant_id).await?;
-    let existing = find_for_update(&*txn, &request.tenant_id, &licence.user_id).await?;
-    let bridge = Bridge::load(&*txn, &request.tenant_id).await?;
-    let conference_id = allocate_conference_id(&*txn, &request.tenant_id, None).await?;
-    let (user, pin) = licence.into_user(api, &settings, &bridge, existing.as_ref(), conference_id)?;
-    let user = save(
-        api,
-        txn,
-        &settings,
-        existing.is_none(),
-        &user,
-        Some(EmailKind::Welcome),
-        Some(&pin),
-    )
-    .await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence assigned");
-    Ok(pb::AssignLicenseResponse {
-        user: Some(user_to_pb(user)),
-        pin: pin.expose_secret().to_owned(),
-    })
 }
 
 pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest) -> Result<pb::ConferencingUser> {
@@ -241,7 +207,7 @@ pub(super) async fn set_provider(
             let bridge = Bridge::load(&*txn, &user.tenant_id).await?;
             let conference_id = allocate_conference_id(&*txn, &user.tenant_id, None).await?;
             pin = Some(put_on_hosted_bridge(
-                api,
+                &api.pin_key,
                 &bridge,
                 &settings,
                 &mut user,
@@ -280,7 +246,7 @@ struct RequestedNumbers<'a> {
 /// Gives `user` the hosted bridge: default numbers, `conference_id` (free in
 /// the tenant) and a fresh PIN (returned; only its hash is kept).
 fn put_on_hosted_bridge(
-    api: &SettingsApi,
+    pin_key: &PinKey,
     bridge: &Bridge,
     settings: &tenant_settings::Model,
     user: &mut user::Model,
@@ -292,7 +258,7 @@ fn put_on_hosted_bridge(
     user.conference_id = Some(conference_id);
     user.provider = Provider::Hosted.as_str_name().to_owned();
     let pin = pin::generate(settings.pin_length.unsigned_abs());
-    user.pin_hash = Some(api.pin_key.hash(&user.tenant_id, &pin));
+    user.pin_hash = Some(pin_key.hash(&user.tenant_id, &pin));
     Ok(pin)
 }
 
@@ -372,7 +338,7 @@ pub(super) async fn allocate_conference_id(
     Err(Error::Aborted("could not find a free conference ID; retry".into()))
 }
 
-fn not_found(tenant_id: &str, user_id: &str) -> Error {
+pub(super) fn not_found(tenant_id: &str, user_id: &str) -> Error {
     Error::NotFound(format!(
         "no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"
     ))

@@ -6,7 +6,9 @@ mod bridge;
 mod bulk_licence;
 mod changes;
 mod convert;
+mod group_commit;
 mod licence;
+mod pin_resets;
 mod tenant;
 mod verify;
 
@@ -17,6 +19,7 @@ use dialin_proto::{
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status, transport::Channel};
 
+use self::{bulk_licence::Licenser, group_commit::Groups, pin_resets::Resetter};
 use crate::{auth::Caller, outbox::Outbox, pin::PinKey, settings_cache::TenantSettingsCache};
 
 /// Cheap to clone: every field is a handle.
@@ -29,6 +32,9 @@ pub struct SettingsApi {
     /// For confirming a switch-off with the notifier before the call returns.
     notifier: NotifierServiceClient<Channel>,
     tenant_cache: TenantSettingsCache,
+    /// `ResetPin` and `AssignLicense` calls, made in groups (`group_commit`).
+    pin_resets: Groups<Resetter>,
+    licensing: Groups<Licenser>,
 }
 
 impl SettingsApi {
@@ -40,6 +46,16 @@ impl SettingsApi {
         tenant_cache: TenantSettingsCache,
     ) -> Self {
         Self {
+            pin_resets: Groups::start(Resetter {
+                db: db.clone(),
+                pin_key: pin_key.clone(),
+                outbox: outbox.clone(),
+            }),
+            licensing: Groups::start(Licenser {
+                db: db.clone(),
+                pin_key: pin_key.clone(),
+                outbox: outbox.clone(),
+            }),
             db,
             pin_key,
             outbox,
@@ -151,7 +167,11 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::AssignLicenseRequest>,
     ) -> Result<Response<pb::AssignLicenseResponse>, Status> {
-        rpc!(licence::assign, self, request)
+        // Made by its group's task, like ResetPin.
+        authorized(&request).await?;
+        bulk_licence::assign_one(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn assign_licenses(
@@ -180,7 +200,10 @@ impl SettingsService for SettingsApi {
     }
 
     async fn reset_pin(&self, request: Request<pb::ResetPinRequest>) -> Result<Response<pb::ResetPinResponse>, Status> {
-        rpc!(changes::reset_pin, self, request)
+        // Not spawned like the others: the change is made by its group's task,
+        // to its end, whether or not the caller waits.
+        authorized(&request).await?;
+        pin_resets::reset(self, request.into_inner()).await.map(Response::new)
     }
 
     async fn reset_conference_id(

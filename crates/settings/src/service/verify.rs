@@ -109,11 +109,19 @@ async fn record_failure(
     Ok(())
 }
 
-/// A new PIN starts with a clean slate (the admin reset it).
-pub(super) async fn forget_failures(conn: &impl ConnectionTrait, tenant_id: &str, conference_id: &str) -> Result<()> {
+/// A new PIN starts with a clean slate (the admin reset it): forgets the
+/// failed attempts on the tenant's `conference_ids`.
+pub(super) async fn forget_failures(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    conference_ids: &[&str],
+) -> Result<()> {
+    if conference_ids.is_empty() {
+        return Ok(());
+    }
     pin_attempt::Entity::delete_many()
         .filter(pin_attempt::Column::TenantId.eq(tenant_id))
-        .filter(pin_attempt::Column::ConferenceId.eq(conference_id))
+        .filter(pin_attempt::Column::ConferenceId.is_in(conference_ids.iter().copied()))
         .exec(conn)
         .await?;
     Ok(())

@@ -1,0 +1,163 @@
+//! Group commit for the calls that make one small change each (`ResetPin`,
+//! `AssignLicense`). One transaction per call held such calls to what a
+//! transaction costs: on SQLite each waited its turn for the single writer; on
+//! PostgreSQL each waited for the one before on the tenant's row lock, then
+//! for its own WAL flush. Calls now queue to one task per kind of call; it
+//! takes every call waiting whenever it is free (up to [`MAX_GROUP`]), makes
+//! their changes in as few transactions as the work allows, and answers each
+//! caller once its change is committed.
+//!
+//! A call that waited for a group longer than a writer waits for its turn
+//! ([`WRITE_TURN_TIMEOUT`]) is answered UNAVAILABLE unmade, as that writer
+//! would be: while the database is locked or unreachable, calls fail fast
+//! instead of each waiting out the timeouts of every group ahead of it.
+//!
+//! A call's own problem (no such user, say) fails only that call; a
+//! transaction that fails fails the calls it held, and nothing of it is
+//! written. Two calls about one user never share a group: the second waits for
+//! the next, so it sees the first, as it would have one transaction after the
+//! other.
+
+use std::{collections::HashSet, future::Future, time::Duration};
+
+use dialin_common::database::WRITE_TURN_TIMEOUT;
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tonic::Status;
+
+use crate::error::Result;
+
+/// Most calls in one group.
+const MAX_GROUP: usize = 256;
+/// Calls that may wait for a group; beyond it callers wait to queue.
+const QUEUE: usize = 4096;
+
+/// The changes of a group of calls.
+pub(super) trait GroupWork: Send + Sync + 'static {
+    type Request: Send + 'static;
+    type Answer: Send + 'static;
+
+    /// The (tenant, user) a call changes: calls with the same never share a group.
+    fn user(request: &Self::Request) -> (&str, &str);
+
+    /// Makes the changes of `requests` (no two about one user); an answer per
+    /// request, in order. An error fails every request of the group. A write
+    /// transaction waits at most `write_turn` for its turn
+    /// (`begin_write_within`): the oldest call has waited the rest already.
+    fn apply(
+        &self,
+        requests: Vec<&Self::Request>,
+        write_turn: Duration,
+    ) -> impl Future<Output = Result<Vec<Result<Self::Answer, Status>>>> + Send;
+}
+
+/// The queue of one kind of call. Cheap to clone; the task that serves it ends
+/// once every clone is gone.
+pub(super) struct Groups<W: GroupWork> {
+    queue: mpsc::Sender<Queued<W>>,
+}
+
+impl<W: GroupWork> Clone for Groups<W> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+struct Queued<W: GroupWork> {
+    request: W::Request,
+    queued_at: Instant,
+    answer: oneshot::Sender<Result<W::Answer, Status>>,
+}
+
+impl<W: GroupWork> Groups<W> {
+    pub(super) fn start(work: W) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(serve(work, waiting));
+        Self { queue }
+    }
+
+    /// Queues `request` for the next group and waits for its answer. The change
+    /// is made whether or not the caller is still waiting.
+    pub(super) async fn call(&self, request: W::Request) -> Result<W::Answer, Status> {
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .send(Queued {
+                request,
+                queued_at: Instant::now(),
+                answer,
+            })
+            .await
+            .map_err(|_| Status::unavailable("the service is shutting down; retry on another replica"))?;
+        answered
+            .await
+            .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
+    }
+}
+
+async fn serve<W: GroupWork>(work: W, mut waiting: mpsc::Receiver<Queued<W>>) {
+    // Calls whose user was already in the group before.
+    let mut held: Vec<Queued<W>> = Vec::new();
+    loop {
+        let mut group = std::mem::take(&mut held);
+        if group.is_empty() {
+            if waiting.recv_many(&mut group, MAX_GROUP).await == 0 {
+                return;
+            }
+        } else {
+            while group.len() < MAX_GROUP {
+                match waiting.try_recv() {
+                    Ok(call) => group.push(call),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (group, expired): (Vec<Queued<W>>, Vec<Queued<W>>) = group
+            .into_iter()
+            .partition(|call| call.queued_at.elapsed() <= WRITE_TURN_TIMEOUT);
+        for call in expired {
+            drop(call.answer.send(Err(Status::unavailable(format!(
+                "the database is busy or unreachable: this call waited over {WRITE_TURN_TIMEOUT:?} for its turn and was not made; retry"
+            )))));
+        }
+        let mut users = HashSet::new();
+        let (group, later): (Vec<Queued<W>>, Vec<Queued<W>>) = group.into_iter().partition(|call| {
+            let (tenant_id, user_id) = W::user(&call.request);
+            users.insert((tenant_id.to_owned(), user_id.to_owned()))
+        });
+        held = later;
+        if !group.is_empty() {
+            answer(&work, group).await;
+        }
+    }
+}
+
+async fn answer<W: GroupWork>(work: &W, group: Vec<Queued<W>>) {
+    let waited = group
+        .iter()
+        .map(|call| call.queued_at.elapsed())
+        .max()
+        .unwrap_or_default();
+    let (requests, answers): (Vec<W::Request>, Vec<_>) =
+        group.into_iter().map(|call| (call.request, call.answer)).unzip();
+    match work
+        .apply(requests.iter().collect(), WRITE_TURN_TIMEOUT.saturating_sub(waited))
+        .await
+    {
+        Ok(outcomes) => {
+            for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                // A caller that went away has no one to answer; its change stands.
+                drop(answer.send(outcome));
+            }
+        }
+        Err(error) => {
+            let status = Status::from(error);
+            for answer in answers {
+                drop(answer.send(Err(status.clone())));
+            }
+        }
+    }
+}
