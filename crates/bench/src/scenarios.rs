@@ -139,6 +139,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
             .await
             .map(drop)
     };
+    eprintln!("  GetTenantSettings …");
     let get_settings = load::run(plan.load(), &channels, get_settings_call).await;
     let get_settings_half = load::run(plan.half_of(&get_settings), &channels, get_settings_call).await;
 
@@ -153,6 +154,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
             .map(drop)
     };
     let mut queued = dialin.emails_decided().await?;
+    eprintln!("  ResetPin …");
     let reset_pin_on = load::run(plan.load(), &channels, reset_pin_call).await;
     let reset_pin_on_half = load::run(plan.half_of(&reset_pin_on), &channels, reset_pin_call).await;
     queued += reset_pin_on.all_ok + reset_pin_on_half.all_ok;
@@ -168,11 +170,13 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
             .await
             .map(drop)
     };
+    eprintln!("  AssignLicense …");
     let assign_licence = load::run(plan.load(), &channels, assign_call).await;
     queued += assign_licence.all_ok;
     dialin.wait_for_emails(None, queued, plan.email_deadline).await?;
 
     // Bulk onboarding, switch on: from the first call to the last email accepted by the sink.
+    eprintln!("  onboarding by AssignLicenses …");
     let before = cpu(dialin);
     let started = Instant::now();
     let sent_before = dialin.emails("SENT").await?;
@@ -189,6 +193,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
     let before = cpu(dialin);
     let started = Instant::now();
     let sent_before = dialin.emails("SENT").await?;
+    eprintln!("  onboarding by single AssignLicense calls …");
     licence_singly(&channels, "single", plan.users, plan.callers).await?;
     dialin
         .wait_for_emails(Some("SENT"), sent_before + plan.users as u64, plan.email_deadline)
@@ -201,6 +206,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
     let peak = dialin.usage();
 
     // The suppressed path: the switch off, every event recorded as SUPPRESSED.
+    eprintln!("  the suppressed path …");
     set_switch(&mut client, "quiet", false).await?;
     let suppressed_before = dialin.emails("SUPPRESSED").await?;
     let started = Instant::now();
