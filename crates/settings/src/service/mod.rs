@@ -1,6 +1,7 @@
 //! The `SettingsService` gRPC surface. Each RPC validates, then does its work
 //! in one write transaction that also records the events it causes (see
-//! `crate::outbox`); the handlers live in one file per use case.
+//! `crate::outbox`); `ResetPin` and `AssignLicense` calls arriving together
+//! share one (`group_commit`). The handlers live in one file per use case.
 
 mod bridge;
 mod bulk_licence;
