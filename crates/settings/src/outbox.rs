@@ -30,9 +30,11 @@ use crate::entity::outbox;
 const TOPIC_NOTIFY: &str = "notify";
 const TOPIC_POLICY: &str = "policy";
 /// Rows read per round trip to the database.
-const BATCH: u64 = 500;
-/// Events per `NotifyBatch` call (the notifier takes up to 1,000).
-const NOTIFY_BATCH: usize = 250;
+const BATCH: u64 = 2000;
+/// Events per `NotifyBatch` call: the most the notifier takes. Each call is a
+/// transaction there, and the dispatcher waits for one before the next: 1,000
+/// a call made onboarding 1.7× faster than 250 (20,000 users, SQLite).
+const NOTIFY_BATCH: usize = 1000;
 /// How often an idle dispatcher looks for work it was not woken for (another
 /// replica's rows, or a wake-up lost to a crash).
 const IDLE_POLL: Duration = Duration::from_secs(1);
