@@ -25,22 +25,30 @@ pub fn placeholder(backend: DatabaseBackend, n: usize) -> String {
     }
 }
 
-/// `rows` rows of `columns` bind parameters, numbered from `first`, for joining
-/// against a list: `JOIN (VALUES ($2), ($3)) AS list ON t.c = list.column1`.
-/// Both databases answer such a join with one index lookup per row. An
-/// `IN (…)` list of the same values PostgreSQL may answer by reading every row
-/// of the tenant, when its statistics predate the tenant's growth (a tenant
-/// onboarding 100,000 users outruns autoanalyze).
-pub fn values_rows(backend: DatabaseBackend, first: usize, rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let row: Vec<String> = (0..columns)
-                .map(|column| placeholder(backend, first + row * columns + column))
-                .collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `rows` rows of `columns` bind parameters, for joining against a list:
+/// `JOIN (VALUES ($1), ($2)) AS list ON t.c = list.column1`. Both databases
+/// answer such a join with one index lookup per row. An `IN (…)` list of the
+/// same values PostgreSQL may answer by reading every row of the tenant, when
+/// its statistics predate the tenant's growth (a tenant onboarding 100,000
+/// users outruns autoanalyze).
+///
+/// The list is the statement's first parameters, and must come first in its
+/// text: number any other parameter from `rows * columns + 1`. On SQLite the
+/// list's parameters are anonymous (`?`): SQLite finds a numbered parameter's
+/// name by walking a list of all of them, and sqlx asks for every parameter's
+/// name, so a list of 2,000 numbered parameters cost millions of steps a
+/// statement (the notifier's top symbol in a profile).
+pub fn values_rows(backend: DatabaseBackend, rows: usize, columns: usize) -> String {
+    let row = |row: usize| -> String {
+        let cells: Vec<String> = (0..columns)
+            .map(|column| match backend {
+                DatabaseBackend::Postgres => placeholder(backend, 1 + row * columns + column),
+                _ => "?".to_owned(),
+            })
+            .collect();
+        format!("({})", cells.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether `url` names a SQLite database (and the file path, when it has one).

@@ -65,12 +65,13 @@ pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)], sin
         return Ok(history);
     }
     let backend = conn.get_database_backend();
+    let listed = asked.len() * 2;
     let (trigger, pending, since_param) = (
-        placeholder(backend, 1),
-        placeholder(backend, 2),
-        placeholder(backend, 3),
+        placeholder(backend, listed + 1),
+        placeholder(backend, listed + 2),
+        placeholder(backend, listed + 3),
     );
-    let asked_rows = values_rows(backend, 4, asked.len(), 2);
+    let asked_rows = values_rows(backend, asked.len(), 2);
     let columns = "d.tenant_id, d.user_id, d.delivery_id, d.kind, d.status, d.occurred_at, d.lease_until";
     let sql = if backend == DatabaseBackend::Postgres {
         // One index lookup per pair, whatever the statistics say: the LATERAL
@@ -91,15 +92,16 @@ pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)], sin
              WHERE d.trigger = {trigger} AND (d.status = {pending} OR d.occurred_at > {since_param})"
         )
     };
-    let mut values: Vec<sea_orm::Value> = vec![
-        Trigger::Automatic.as_str_name().into(),
-        DeliveryStatus::Pending.as_str_name().into(),
-        since.into(),
-    ];
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(listed + 3);
     for (tenant_id, user_id) in &asked {
         values.push((*tenant_id).into());
         values.push((*user_id).into());
     }
+    values.extend([
+        Trigger::Automatic.as_str_name().into(),
+        DeliveryStatus::Pending.as_str_name().into(),
+        since.into(),
+    ]);
     for row in conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?

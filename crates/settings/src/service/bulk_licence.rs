@@ -310,15 +310,18 @@ pub(super) async fn users_for_update(
     let sql = format!(
         "SELECT {} FROM users JOIN (VALUES {}) AS asked ON users.user_id = asked.column1 WHERE users.tenant_id = {}{}",
         columns.join(", "),
-        values_rows(backend, 2, user_ids.len(), 1),
-        placeholder(backend, 1),
+        values_rows(backend, user_ids.len(), 1),
+        placeholder(backend, user_ids.len() + 1),
         if backend == DatabaseBackend::Postgres {
             " FOR UPDATE OF users"
         } else {
             ""
         }
     );
-    let values = std::iter::once(tenant_id.into()).chain(user_ids.iter().map(|id| id.as_str().into()));
+    let values = user_ids
+        .iter()
+        .map(|id| id.as_str().into())
+        .chain(std::iter::once(tenant_id.into()));
     Ok(user::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
@@ -337,10 +340,13 @@ async fn taken_conference_ids(
     let backend = conn.get_database_backend();
     let sql = format!(
         "SELECT users.conference_id FROM users JOIN (VALUES {}) AS candidate ON users.conference_id = candidate.column1 WHERE users.tenant_id = {}",
-        values_rows(backend, 2, candidates.len(), 1),
-        placeholder(backend, 1)
+        values_rows(backend, candidates.len(), 1),
+        placeholder(backend, candidates.len() + 1)
     );
-    let values = std::iter::once(tenant_id.into()).chain(candidates.iter().map(|id| id.as_str().into()));
+    let values = candidates
+        .iter()
+        .map(|id| id.as_str().into())
+        .chain(std::iter::once(tenant_id.into()));
     let mut taken = HashSet::new();
     for row in conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))

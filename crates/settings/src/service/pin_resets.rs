@@ -150,7 +150,7 @@ async fn store_pins(conn: &impl ConnectionTrait, users: &[user::Model]) -> Resul
     let sql = format!(
         "UPDATE users SET pin_hash = changed.column3, version = users.version + 1 FROM (VALUES {}) AS changed \
          WHERE users.tenant_id = changed.column1 AND users.user_id = changed.column2",
-        values_rows(backend, 1, users.len(), 3)
+        values_rows(backend, users.len(), 3)
     );
     let values = users.iter().flat_map(|user| {
         [
