@@ -4,7 +4,7 @@ use dialin_proto::{
     notifier::v1::{DeliveryStatus, EmailKind, Trigger},
     settings::v1::{self as settings, NumberType, Provider},
 };
-use dialin_tests::TestApp;
+use dialin_tests::{DEADLINE, TestApp, wait_until};
 
 const TOLL: &str = "+14255550100";
 const TOLL_FR: &str = "+33170000000";
@@ -328,14 +328,20 @@ async fn manual_conference_info_goes_without_pin_to_the_chosen_address() {
     assert_eq!(email.envelope_to, vec!["assistant@example.com"]);
     assert!(email.shows(&user.conference_id) && email.shows(TOLL));
     assert!(!email.mentions(&pin), "CONFERENCE_INFO must never carry the PIN");
-    let delivery = clients
-        .notifier
-        .get_delivery(dialin_proto::notifier::v1::GetDeliveryRequest {
-            delivery_id: sent.delivery_id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // The outcome is written a few milliseconds after the server took the email.
+    let delivery = wait_until("the email recorded as sent", DEADLINE, || {
+        let mut notifier = clients.notifier.clone();
+        let delivery_id = sent.delivery_id.clone();
+        async move {
+            let delivery = notifier
+                .get_delivery(dialin_proto::notifier::v1::GetDeliveryRequest { delivery_id })
+                .await
+                .ok()?
+                .into_inner();
+            (delivery.status() != DeliveryStatus::Pending).then_some(delivery)
+        }
+    })
+    .await;
     assert_eq!(
         (delivery.kind(), delivery.trigger(), delivery.status()),
         (EmailKind::ConferenceInfo, Trigger::Manual, DeliveryStatus::Sent)
