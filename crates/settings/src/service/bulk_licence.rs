@@ -75,13 +75,12 @@ pub(super) async fn assign_many(
         .into_iter()
         .map(|outcome| outcome.map(|licence| licences.push(licence)).err())
         .collect();
-    let licensing = Licensing {
-        db: &api.db,
-        pin_key: &api.pin_key,
-        outbox: &api.outbox,
-        write_turn: WRITE_TURN_TIMEOUT,
-    };
-    let mut licensed = licensing.license_all(&request.tenant_id, licences).await?.into_iter();
+    let mut licensed = api
+        .licensing
+        .work()
+        .license_all(&request.tenant_id, licences, WRITE_TURN_TIMEOUT)
+        .await?
+        .into_iter();
     let results = refused.into_iter().enumerate().map(|(index, refused)| match refused {
         Some(error) => Err(error),
         None => licensed
@@ -146,13 +145,7 @@ impl GroupWork for Licenser {
                 .filter(|&call| requests[call].tenant_id == tenant_id)
                 .collect();
             let licences = calls.iter().map(|&call| requests[call].licence.clone()).collect();
-            let licensing = Licensing {
-                db: &self.db,
-                pin_key: &self.pin_key,
-                outbox: &self.outbox,
-                write_turn,
-            };
-            match licensing.license_all(tenant_id, licences).await {
+            match self.license_all(tenant_id, licences, write_turn).await {
                 Ok(outcomes) => {
                     for (&call, outcome) in calls.iter().zip(outcomes) {
                         answers[call] = Some(outcome.map_err(Status::from).map(|(user, pin)| {
@@ -179,27 +172,20 @@ impl GroupWork for Licenser {
     }
 }
 
-/// What licensing writes with.
-struct Licensing<'a> {
-    db: &'a DatabaseConnection,
-    pin_key: &'a PinKey,
-    outbox: &'a Outbox,
-    /// How long the transaction may wait for its turn to write.
-    write_turn: Duration,
-}
-
-impl Licensing<'_> {
+impl Licenser {
     /// Licenses `licences` (distinct users of one tenant, each checked) in one
     /// transaction: the tenant, its bridge and the users read once, conference IDs
     /// drawn together, the users and their WELCOME events written with one
-    /// statement each. An outcome per licence, in order.
+    /// statement each. An outcome per licence, in order. The transaction waits
+    /// at most `write_turn` for its turn to write.
     async fn license_all(
         &self,
         tenant_id: &str,
         licences: Vec<NewLicence>,
+        write_turn: Duration,
     ) -> Result<Vec<Result<(user::Model, SecretString)>>> {
         let ids: Vec<String> = licences.iter().map(|licence| licence.user_id.clone()).collect();
-        let txn = begin_write_within(self.db, self.write_turn).await?;
+        let txn = begin_write_within(&self.db, write_turn).await?;
         let settings = tenant::load_for_update(&*txn, tenant_id).await?;
         let bridge = Bridge::load(&*txn, tenant_id).await?;
         let existing = users_for_update(&*txn, tenant_id, &ids).await?;
@@ -212,7 +198,7 @@ impl Licensing<'_> {
             let licensed = conference_ids
                 .next()
                 .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))
-                .and_then(|conference_id| licence.into_user(self.pin_key, &settings, &bridge, existing, conference_id))
+                .and_then(|conference_id| licence.into_user(&self.pin_key, &settings, &bridge, existing, conference_id))
                 .map(|(mut user, pin)| {
                     user.version += 1;
                     let event = EmailEvent {

@@ -18,7 +18,7 @@
 //! the next, so it sees the first, as it would have one transaction after the
 //! other.
 
-use std::{collections::HashSet, future::Future, time::Duration};
+use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use dialin_common::database::WRITE_TURN_TIMEOUT;
 use tokio::{
@@ -57,12 +57,16 @@ pub(super) trait GroupWork: Send + Sync + 'static {
 /// once every clone is gone.
 pub(super) struct Groups<W: GroupWork> {
     queue: mpsc::Sender<Queued<W>>,
+    /// The work, shared with the task, for callers that make a change of their
+    /// own with it (`AssignLicenses` with the licensing work).
+    work: Arc<W>,
 }
 
 impl<W: GroupWork> Clone for Groups<W> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            work: Arc::clone(&self.work),
         }
     }
 }
@@ -76,8 +80,13 @@ struct Queued<W: GroupWork> {
 impl<W: GroupWork> Groups<W> {
     pub(super) fn start(work: W) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(serve(work, waiting));
-        Self { queue }
+        let work = Arc::new(work);
+        tokio::spawn(serve(Arc::clone(&work), waiting));
+        Self { queue, work }
+    }
+
+    pub(super) fn work(&self) -> &W {
+        &self.work
     }
 
     /// Queues `request` for the next group and waits for its answer. The change
@@ -98,7 +107,7 @@ impl<W: GroupWork> Groups<W> {
     }
 }
 
-async fn serve<W: GroupWork>(work: W, mut waiting: mpsc::Receiver<Queued<W>>) {
+async fn serve<W: GroupWork>(work: Arc<W>, mut waiting: mpsc::Receiver<Queued<W>>) {
     // Calls whose user was already in the group before.
     let mut held: Vec<Queued<W>> = Vec::new();
     loop {
@@ -130,7 +139,7 @@ async fn serve<W: GroupWork>(work: W, mut waiting: mpsc::Receiver<Queued<W>>) {
         });
         held = later;
         if !group.is_empty() {
-            answer(&work, group).await;
+            answer(work.as_ref(), group).await;
         }
     }
 }
