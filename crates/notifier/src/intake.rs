@@ -119,16 +119,18 @@ async fn record(
         .filter(|event| !known.contains_key(&event.delivery_id))
         .collect();
     let policies = policy::Versions::of(&*txn, fresh.iter().map(|event| event.tenant_id.as_str()).collect()).await?;
-    let automatic: Vec<&&Event> = fresh
+    let automatic: Vec<(&str, &str, i64)> = fresh
         .iter()
         .filter(|event| event.trigger == Trigger::Automatic)
+        .map(|event| {
+            (
+                event.tenant_id.as_str(),
+                event.recipient.user_id.as_str(),
+                event.occurred_at,
+            )
+        })
         .collect();
-    let users: Vec<(&str, &str)> = automatic
-        .iter()
-        .map(|event| (event.tenant_id.as_str(), event.recipient.user_id.as_str()))
-        .collect();
-    let since = automatic.iter().map(|event| event.occurred_at).min().unwrap_or(0);
-    let mut history = supersede::history_of(&*txn, &users, since).await?;
+    let mut history = supersede::history_of(&*txn, &automatic).await?;
 
     let now = time::now_millis();
     let mut rows: Vec<delivery::ActiveModel> = Vec::new();

@@ -48,22 +48,25 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
     }
 }
 
-/// Reads the automatic emails of `users` (tenant, user) that can matter to
-/// emails that occurred at `since` or later, with one query: the pending ones
-/// (which such an email may replace) and those that occurred after `since`
-/// (which may replace it). A user reset a hundred times has a hundred emails;
+/// Reads, with one query, the recorded automatic emails that can matter to
+/// `emails` (automatic emails about to be decided, as (tenant, user, when it
+/// occurred)): their users' pending emails (which they may replace) and those
+/// that occurred after the oldest of them (which may replace them). A user reset a hundred times has a hundred emails;
 /// reading them all for every new one made the cost grow with the history.
 ///
 /// The pairs are joined as a `VALUES` list ([`values_rows`]): asked as
 /// `tenant_id IN (…) AND user_id IN (…)`, PostgreSQL read the onboarding
 /// tenant's every delivery per call in the benchmark (0.1–0.7 s each at
 /// 100,000 deliveries, against ~1.5 ms this way).
-pub async fn history_of(conn: &impl ConnectionTrait, users: &[(&str, &str)], since: i64) -> Result<History, DbErr> {
+pub async fn history_of(conn: &impl ConnectionTrait, emails: &[(&str, &str, i64)]) -> Result<History, DbErr> {
     let mut history = History::new();
-    let asked: HashSet<(&str, &str)> = users.iter().copied().collect();
-    if asked.is_empty() {
+    let asked: HashSet<(&str, &str)> = emails
+        .iter()
+        .map(|&(tenant_id, user_id, _)| (tenant_id, user_id))
+        .collect();
+    let Some(since) = emails.iter().map(|&(_, _, occurred_at)| occurred_at).min() else {
         return Ok(history);
-    }
+    };
     let backend = conn.get_database_backend();
     let listed = asked.len() * 2;
     let (trigger, pending, since_param) = (

@@ -203,16 +203,18 @@ impl DeliveryWorker {
             claimed.iter().map(|delivery| delivery.tenant_id.as_str()).collect(),
         )
         .await?;
-        let automatic: Vec<&delivery::Model> = claimed
+        let automatic: Vec<(&str, &str, i64)> = claimed
             .iter()
             .filter(|delivery| delivery.trigger == Trigger::Automatic.as_str_name())
+            .map(|delivery| {
+                (
+                    delivery.tenant_id.as_str(),
+                    delivery.user_id.as_str(),
+                    delivery.occurred_at,
+                )
+            })
             .collect();
-        let users: Vec<(&str, &str)> = automatic
-            .iter()
-            .map(|delivery| (delivery.tenant_id.as_str(), delivery.user_id.as_str()))
-            .collect();
-        let since = automatic.iter().map(|delivery| delivery.occurred_at).min().unwrap_or(0);
-        let history = supersede::history_of(&self.db, &users, since).await?;
+        let history = supersede::history_of(&self.db, &automatic).await?;
         Ok(Checks { policies, history })
     }
 
