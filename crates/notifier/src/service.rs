@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::{sealed::PayloadCipher, time::to_timestamp, validate};
+use dialin_common::{database::begin_write, sealed::PayloadCipher, time::to_timestamp, validate};
 use dialin_proto::notifier::v1::{
     self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService,
 };
@@ -67,7 +67,9 @@ impl NotifierApi {
         if !request.default_locale.is_empty() {
             check(validate::locale("default_locale", &request.default_locale))?;
         }
-        let held = policy::put(&self.db, &request).await?;
+        let txn = begin_write(&self.db).await?;
+        let held = policy::put(&*txn, &request).await?;
+        txn.commit().await?;
         if !held.automatically_send_emails_to_users {
             policy::await_sends_in_flight(&self.db, &held.tenant_id, self.fence_timeout).await?;
         }

@@ -10,12 +10,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::time::now_millis;
+use dialin_common::{database::begin_write, time::now_millis};
 use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger};
 use lettre::message::Mailbox;
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable,
+    QueryFilter, Statement,
     sea_query::{self, Expr},
 };
 use secrecy::SecretString;
@@ -191,7 +192,11 @@ impl DeliveryWorker {
         let columns: Vec<&str> = delivery::Column::iter().map(|column| column.as_str()).collect();
         let sql = format!("{sql}{}", columns.join(", "));
         let statement = Statement::from_sql_and_values(backend, sql, [lease_until.into(), now.into(), limit.into()]);
-        let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&self.db).await?;
+        // A transaction for one statement, to queue for SQLite's write lock
+        // with the other writers instead of polling for it (`begin_write`).
+        let txn = begin_write(&self.db).await?;
+        let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&*txn).await?;
+        txn.commit().await?;
         claimed.sort_by_key(|delivery| delivery.created_at);
         Ok(claimed)
     }
@@ -330,26 +335,49 @@ impl DeliveryWorker {
         }
     }
 
-    /// Records the outcomes of sends that finished together: the sent ones with
-    /// one statement, the rest one by one. A failed write leaves the claim to
-    /// expire, and the delivery is tried again.
+    /// Records the outcomes of sends that finished together, in one
+    /// transaction: the sent ones with one statement, the rest one by one. A
+    /// failed write leaves the claims to expire, and the deliveries are tried again.
     async fn record_all(&self, finished: Vec<(delivery::Model, Outcome)>) {
-        let (sent, others): (Vec<_>, Vec<_>) = finished
-            .into_iter()
-            .partition(|(_, outcome)| matches!(outcome, Outcome::Sent));
-        let sent: Vec<delivery::Model> = sent.into_iter().map(|(delivery, _)| delivery).collect();
-        if let Err(error) = self.record_sent(&sent).await {
-            tracing::warn!(%error, emails = sent.len(), "cannot record emails as sent; the claims will expire and they be sent again");
-        }
-        for (delivery, outcome) in others {
-            if let Err(error) = self.record(&delivery, outcome).await {
-                tracing::warn!(delivery_id = delivery.delivery_id, %error, "cannot record the outcome; the claim will expire and the delivery be retried");
+        let emails = finished.len();
+        let decided = async {
+            let txn = begin_write(&self.db).await?;
+            let (sent, others): (Vec<_>, Vec<_>) = finished
+                .into_iter()
+                .partition(|(_, outcome)| matches!(outcome, Outcome::Sent));
+            let sent: Vec<delivery::Model> = sent.into_iter().map(|(delivery, _)| delivery).collect();
+            self.record_sent(&*txn, &sent).await?;
+            let mut decided: Vec<_> = sent
+                .into_iter()
+                .map(|delivery| (DeliveryStatus::Sent, delivery))
+                .collect();
+            for (delivery, outcome) in others {
+                decided.push((self.record(&*txn, &delivery, outcome).await?, delivery));
+            }
+            txn.commit().await?;
+            Ok::<_, DbErr>(decided)
+        };
+        match decided.await {
+            Ok(decided) => {
+                for (status, delivery) in decided.iter().filter(|(status, _)| *status != DeliveryStatus::Pending) {
+                    metrics::counter!("dialin_emails_total", "kind" => delivery.kind.clone(), "outcome" => status.as_str_name())
+                        .increment(1);
+                    tracing::info!(
+                        delivery_id = delivery.delivery_id,
+                        kind = delivery.kind,
+                        status = status.as_str_name(),
+                        "delivery decided"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, emails, "cannot record the outcomes of sends; the claims will expire and the emails be tried again")
             }
         }
     }
 
     /// Marks `sent` SENT and erases their content, with one statement.
-    async fn record_sent(&self, sent: &[delivery::Model]) -> Result<(), DbErr> {
+    async fn record_sent(&self, conn: &impl ConnectionTrait, sent: &[delivery::Model]) -> Result<(), DbErr> {
         if sent.is_empty() {
             return Ok(());
         }
@@ -368,26 +396,18 @@ impl DeliveryWorker {
             .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
             .filter(delivery::Column::DeliveryId.is_in(sent.iter().map(|delivery| delivery.delivery_id.as_str())))
             .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
-            .exec(&self.db)
+            .exec(conn)
             .await?;
-        let mut by_kind: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        for delivery in sent {
-            *by_kind.entry(delivery.kind.as_str()).or_default() += 1;
-            tracing::info!(
-                delivery_id = delivery.delivery_id,
-                kind = delivery.kind,
-                status = DeliveryStatus::Sent.as_str_name(),
-                "delivery decided"
-            );
-        }
-        for (kind, count) in by_kind {
-            metrics::counter!("dialin_emails_total", "kind" => kind.to_owned(), "outcome" => DeliveryStatus::Sent.as_str_name())
-                .increment(count);
-        }
         Ok(())
     }
 
-    async fn record(&self, delivery: &delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
+    /// Records one outcome; returns the status the delivery is left in.
+    async fn record(
+        &self,
+        conn: &impl ConnectionTrait,
+        delivery: &delivery::Model,
+        outcome: Outcome,
+    ) -> Result<DeliveryStatus, DbErr> {
         let now = now_millis();
         let attempts = delivery.attempts.saturating_add(1);
         let update = delivery::Entity::update_many()
@@ -408,8 +428,11 @@ impl DeliveryWorker {
                 .col_expr(delivery::Column::Payload, Expr::value(kept.map(|payload| payload.0)))
         };
         let (update, status) = match outcome {
-            Outcome::Sent => return self.record_sent(std::slice::from_ref(delivery)).await,
-            Outcome::Abandoned => return Ok(()),
+            Outcome::Sent => {
+                self.record_sent(conn, std::slice::from_ref(delivery)).await?;
+                return Ok(DeliveryStatus::Sent);
+            }
+            Outcome::Abandoned => return Ok(DeliveryStatus::Pending),
             Outcome::Suppressed(reason) => (
                 final_state(DeliveryStatus::Suppressed, reason),
                 DeliveryStatus::Suppressed,
@@ -452,18 +475,8 @@ impl DeliveryWorker {
                 }
             }
         };
-        update.exec(&self.db).await?;
-        if status != DeliveryStatus::Pending {
-            metrics::counter!("dialin_emails_total", "kind" => delivery.kind.clone(), "outcome" => status.as_str_name())
-                .increment(1);
-            tracing::info!(
-                delivery_id = delivery.delivery_id,
-                kind = delivery.kind,
-                status = status.as_str_name(),
-                "delivery decided"
-            );
-        }
-        Ok(())
+        update.exec(conn).await?;
+        Ok(status)
     }
 }
 

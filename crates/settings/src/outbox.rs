@@ -11,7 +11,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::time::now_millis;
+use dialin_common::{database::begin_write, time::now_millis};
 use dialin_proto::notifier::v1::{
     NotifyBatchRequest, NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
 };
@@ -226,6 +226,9 @@ impl Dispatcher {
                 outcomes.extend(self.deliver_batch(chunk).await);
             }
         }
+        // The outcomes are written together, in a transaction: on SQLite a
+        // write waits its turn with the other writers instead of polling for the lock.
+        let txn = begin_write(&self.db).await?;
         let (mut delivered, mut retry) = (Vec::new(), None);
         for (row, outcome) in outcomes {
             match outcome {
@@ -233,7 +236,7 @@ impl Dispatcher {
                 Outcome::Retry(error) => {
                     let backoff = self.backoff(row.attempts);
                     tracing::warn!(outbox_id = row.id, attempts = row.attempts + 1, %error, ?backoff, "outbox: notifier did not take the event; will retry");
-                    self.reschedule(row, backoff, error).await?;
+                    reschedule(&*txn, row, backoff, error).await?;
                     retry = Some(retry.map_or(backoff, |earlier: Duration| earlier.min(backoff)));
                 }
                 Outcome::Refused(error) => {
@@ -243,16 +246,17 @@ impl Dispatcher {
                     dead.dead = Set(true);
                     dead.payload = Set(payload);
                     dead.last_error = Set(error);
-                    dead.update(&self.db).await?;
+                    dead.update(&*txn).await?;
                 }
             }
         }
         if !delivered.is_empty() {
             outbox::Entity::delete_many()
                 .filter(outbox::Column::Id.is_in(delivered))
-                .exec(&self.db)
+                .exec(&*txn)
                 .await?;
         }
+        txn.commit().await?;
         Ok(retry)
     }
 
@@ -273,14 +277,15 @@ impl Dispatcher {
                  WHERE outbox_dispatcher.holder = ?1 OR outbox_dispatcher.lease_until < ?3"
             }
         };
-        let result = self
-            .db
+        let txn = begin_write(&self.db).await?;
+        let result = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,
                 sql,
                 [self.instance.clone().into(), until.into(), now.into()],
             ))
             .await?;
+        txn.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -364,15 +369,20 @@ impl Dispatcher {
         let capped = exponential.min(self.max_backoff);
         capped + capped.mul_f64(rand::random::<f64>() * 0.25)
     }
+}
 
-    async fn reschedule(&self, row: outbox::Model, backoff: Duration, error: String) -> Result<(), sea_orm::DbErr> {
-        let attempts = row.attempts.saturating_add(1);
-        let mut retry: outbox::ActiveModel = row.into();
-        retry.attempts = Set(attempts);
-        retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
-        retry.last_error = Set(error);
-        retry.update(&self.db).await.map(drop)
-    }
+async fn reschedule(
+    conn: &impl ConnectionTrait,
+    row: outbox::Model,
+    backoff: Duration,
+    error: String,
+) -> Result<(), sea_orm::DbErr> {
+    let attempts = row.attempts.saturating_add(1);
+    let mut retry: outbox::ActiveModel = row.into();
+    retry.attempts = Set(attempts);
+    retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
+    retry.last_error = Set(error);
+    retry.update(conn).await.map(drop)
 }
 
 const UNDECRYPTABLE: &str = "the event cannot be decrypted with the configured payload key";
