@@ -11,7 +11,7 @@ use std::{
 };
 
 use dialin_common::{
-    database::{WRITE_TURN_TIMEOUT, begin_write_within, placeholder, values_rows},
+    database::{WRITE_TURN_TIMEOUT, begin_write_within, values_rows},
     validate,
 };
 use dialin_proto::{
@@ -279,8 +279,7 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
 }
 
 /// The tenant's users among `user_ids`, locked for the rest of the transaction
-/// on PostgreSQL. Joined as a `VALUES` list so that a tenant's size never
-/// decides the cost ([`values_rows`]).
+/// on PostgreSQL ([`users_listed`]).
 pub(super) async fn users_for_update(
     conn: &impl ConnectionTrait,
     tenant_id: &str,
@@ -293,21 +292,8 @@ pub(super) async fn users_for_update(
     let columns: Vec<String> = user::Column::iter()
         .map(|column| format!("users.{}", column.as_str()))
         .collect();
-    let sql = format!(
-        "SELECT {} FROM users JOIN (VALUES {}) AS asked ON users.user_id = asked.column1 WHERE users.tenant_id = {}{}",
-        columns.join(", "),
-        values_rows(backend, user_ids.len(), 1),
-        placeholder(backend, user_ids.len() + 1),
-        if backend == DatabaseBackend::Postgres {
-            " FOR UPDATE OF users"
-        } else {
-            ""
-        }
-    );
-    let values = user_ids
-        .iter()
-        .map(|id| id.as_str().into())
-        .chain(std::iter::once(tenant_id.into()));
+    let sql = users_listed(backend, &columns.join(", "), "user_id", user_ids.len(), Lock::ForUpdate);
+    let values = user_ids.iter().flat_map(|id| [tenant_id.into(), id.as_str().into()]);
     Ok(user::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
@@ -324,15 +310,14 @@ async fn taken_conference_ids(
     candidates: &HashSet<String>,
 ) -> Result<HashSet<String>> {
     let backend = conn.get_database_backend();
-    let sql = format!(
-        "SELECT users.conference_id FROM users JOIN (VALUES {}) AS candidate ON users.conference_id = candidate.column1 WHERE users.tenant_id = {}",
-        values_rows(backend, candidates.len(), 1),
-        placeholder(backend, candidates.len() + 1)
+    let sql = users_listed(
+        backend,
+        "users.conference_id",
+        "conference_id",
+        candidates.len(),
+        Lock::None,
     );
-    let values = candidates
-        .iter()
-        .map(|id| id.as_str().into())
-        .chain(std::iter::once(tenant_id.into()));
+    let values = candidates.iter().flat_map(|id| [tenant_id.into(), id.as_str().into()]);
     let mut taken = HashSet::new();
     for row in conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -341,6 +326,42 @@ async fn taken_conference_ids(
         taken.insert(row.try_get::<String>("", "conference_id")?);
     }
     Ok(taken)
+}
+
+#[derive(PartialEq)]
+enum Lock {
+    None,
+    ForUpdate,
+}
+
+/// `SELECT {columns} FROM users` for the users whose (tenant_id, `key`) is one
+/// of `rows` pairs bound as the statement's parameters ([`values_rows`]): one
+/// index lookup per pair, whatever the tenant's size. On PostgreSQL each pair
+/// is a `LATERAL` lookup, with the tenant taken from the list rather than a
+/// constant: a tenant that grew since the last ANALYZE (one onboarding 100,000
+/// users outruns autoanalyze) is estimated at a row or two, and for a constant
+/// tenant PostgreSQL then read all of its users into a hash (70 ms a call at
+/// 100,000 users, and growing) or looked each one up through the wrong index.
+fn users_listed(backend: DatabaseBackend, columns: &str, key: &str, rows: usize, lock: Lock) -> String {
+    let asked = values_rows(backend, rows, 2);
+    if backend == DatabaseBackend::Postgres {
+        // FOR UPDATE, or else OFFSET 0, keeps the subquery from being flattened into a join.
+        let tail = if lock == Lock::ForUpdate {
+            "FOR UPDATE"
+        } else {
+            "OFFSET 0"
+        };
+        format!(
+            "SELECT {columns} FROM (VALUES {asked}) AS asked CROSS JOIN LATERAL (
+                 SELECT {columns} FROM users WHERE users.tenant_id = asked.column1 AND users.{key} = asked.column2 {tail}
+             ) AS users"
+        )
+    } else {
+        format!(
+            "SELECT {columns} FROM users JOIN (VALUES {asked}) AS asked \
+             ON users.tenant_id = asked.column1 AND users.{key} = asked.column2"
+        )
+    }
 }
 
 /// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
