@@ -272,7 +272,7 @@ async fn supersede_recorded(
         .col_expr(delivery::Column::Reason, Expr::value(reason))
         .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
         .filter(delivery::Column::DeliveryId.is_in(delivery_ids))
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+        .filter(delivery::still_pending())
         .filter(delivery::Column::LeaseUntil.lte(now))
         .exec(conn)
         .await?;

@@ -395,7 +395,7 @@ impl DeliveryWorker {
             .col_expr(delivery::Column::SentAt, Expr::value(now_millis()))
             .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
             .filter(delivery::Column::DeliveryId.is_in(sent.iter().map(|delivery| delivery.delivery_id.as_str())))
-            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+            .filter(delivery::still_pending())
             .exec(conn)
             .await?;
         Ok(())
@@ -412,7 +412,7 @@ impl DeliveryWorker {
         let attempts = delivery.attempts.saturating_add(1);
         let update = delivery::Entity::update_many()
             .filter(delivery::Column::DeliveryId.eq(&delivery.delivery_id))
-            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
+            .filter(delivery::still_pending())
             .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64));
         let final_state = |status: DeliveryStatus, reason: String| {
             // The PIN is erased once the delivery is decided. A failed email
