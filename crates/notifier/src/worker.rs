@@ -98,6 +98,18 @@ struct Checks {
     history: History,
 }
 
+/// Where a claim starts in `deliveries_due`. Walked from the oldest pending
+/// entry, the index on PostgreSQL holds the dead entries of every email
+/// decided since the last vacuum, so each claim of a burst took longer than
+/// the one before. A claim starts instead at the oldest row the previous claim
+/// took: the rows before it were leased, or held by another transaction, then.
+/// Such a row can become claimable again (its lease runs out, the transaction
+/// rolls back), so once per [`IDLE_POLL`] a claim starts from the beginning.
+struct ClaimStart {
+    next_attempt_at: i64,
+    from_the_beginning_at: tokio::time::Instant,
+}
+
 impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
@@ -111,10 +123,14 @@ impl DeliveryWorker {
         let recorder = tokio::spawn(Arc::clone(&self).record_finished(finished_rx));
         // The shutdown signal only ever changes to "stop" (or goes away, which means the same).
         let mut stopping = *shutdown.borrow();
+        let mut start = ClaimStart {
+            next_attempt_at: i64::MIN,
+            from_the_beginning_at: tokio::time::Instant::now(),
+        };
         loop {
             // Claims are writes: top up once half the slots are free, not per send.
             if !stopping && sends.len() <= capacity / 2 {
-                match self.claim(capacity - sends.len()).await {
+                match self.claim(capacity - sends.len(), &mut start).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         let checks = self.checks(&claimed).await.map(Arc::new);
                         for delivery in claimed {
@@ -164,7 +180,13 @@ impl DeliveryWorker {
 
     /// Takes a lease on the pending deliveries due longest (in the order of the
     /// `deliveries_due` index, so a deep backlog is not sorted on every claim).
-    async fn claim(&self, limit: usize) -> Result<Vec<delivery::Model>, DbErr> {
+    async fn claim(&self, limit: usize, start: &mut ClaimStart) -> Result<Vec<delivery::Model>, DbErr> {
+        let from_the_beginning = tokio::time::Instant::now() >= start.from_the_beginning_at;
+        let from = if from_the_beginning {
+            i64::MIN
+        } else {
+            start.next_attempt_at
+        };
         let now = now_millis();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(8);
@@ -174,7 +196,7 @@ impl DeliveryWorker {
             DatabaseBackend::Postgres => {
                 "UPDATE deliveries SET lease_until = $1 WHERE delivery_id IN (
                     SELECT delivery_id FROM deliveries
-                    WHERE status = 'PENDING' AND next_attempt_at <= $2 AND lease_until <= $2
+                    WHERE status = 'PENDING' AND next_attempt_at BETWEEN $4 AND $2 AND lease_until <= $2
                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
                  RETURNING "
             }
@@ -182,7 +204,7 @@ impl DeliveryWorker {
             _ => {
                 "UPDATE deliveries SET lease_until = ?1 WHERE delivery_id IN (
                     SELECT delivery_id FROM deliveries
-                    WHERE status = 'PENDING' AND next_attempt_at <= ?2 AND lease_until <= ?2
+                    WHERE status = 'PENDING' AND next_attempt_at BETWEEN ?4 AND ?2 AND lease_until <= ?2
                     ORDER BY next_attempt_at LIMIT ?3)
                  RETURNING "
             }
@@ -191,12 +213,22 @@ impl DeliveryWorker {
         // migration has added a column (it indexes past the row).
         let columns: Vec<&str> = delivery::Column::iter().map(|column| column.as_str()).collect();
         let sql = format!("{sql}{}", columns.join(", "));
-        let statement = Statement::from_sql_and_values(backend, sql, [lease_until.into(), now.into(), limit.into()]);
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [lease_until.into(), now.into(), limit.into(), from.into()],
+        );
         // A transaction for one statement, to queue for SQLite's write lock
         // with the other writers instead of polling for it (`begin_write`).
         let txn = begin_write(&self.db).await?;
         let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&*txn).await?;
         txn.commit().await?;
+        if from_the_beginning {
+            start.from_the_beginning_at = tokio::time::Instant::now() + IDLE_POLL;
+        }
+        if let Some(oldest) = claimed.iter().map(|delivery| delivery.next_attempt_at).min() {
+            start.next_attempt_at = oldest;
+        }
         claimed.sort_by_key(|delivery| delivery.created_at);
         Ok(claimed)
     }
