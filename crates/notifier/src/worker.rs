@@ -514,7 +514,87 @@ impl DeliveryWorker {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
     use super::*;
+
+    fn pending(delivery_id: &str, next_attempt_at: i64) -> delivery::ActiveModel {
+        delivery::Model {
+            delivery_id: delivery_id.to_owned(),
+            event_id: format!("event-{delivery_id}"),
+            tenant_id: "t".into(),
+            user_id: format!("user-{delivery_id}"),
+            kind: EmailKind::Welcome.as_str_name().into(),
+            trigger: Trigger::Automatic.as_str_name().into(),
+            to_address: "ann@example.com".into(),
+            recipient_name: "Ann".into(),
+            locale: "en".into(),
+            language: "en".into(),
+            policy_version: 1,
+            status: DeliveryStatus::Pending.as_str_name().into(),
+            reason: String::new(),
+            attempts: 0,
+            occurred_at: next_attempt_at,
+            created_at: next_attempt_at,
+            queued_at: next_attempt_at,
+            sent_at: None,
+            next_attempt_at,
+            lease_until: 0,
+            payload: None,
+        }
+        .into_active_model()
+        .reset_all()
+    }
+
+    #[tokio::test]
+    async fn a_claim_starts_where_the_last_one_did_and_from_the_beginning_once_a_second() {
+        let dir = std::env::temp_dir().join(format!("dialin-claim-{}", rand::random::<u64>()));
+        let db = dialin_common::database::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
+            .await
+            .unwrap();
+        dialin_common::schema::migrate::<crate::migration::Migrator>(&db)
+            .await
+            .unwrap();
+        for (id, next_attempt_at) in [("a", 100), ("b", 200), ("c", 300), ("d", 400)] {
+            pending(id, next_attempt_at).insert(&db).await.unwrap();
+        }
+        let worker = DeliveryWorker {
+            db: db.clone(),
+            cipher: PayloadCipher::from_keys(&[[7; 32]]),
+            mailer: Mailer::Files(dir.join("mail")),
+            wake: Arc::new(Notify::new()),
+            default_from: mail::parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap(),
+            retry: RetryPolicy {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(1),
+                horizon: Duration::from_secs(60),
+            },
+            lease: Duration::from_secs(60),
+        };
+        let mut start = ClaimStart {
+            next_attempt_at: i64::MIN,
+            from_the_beginning_at: tokio::time::Instant::now(),
+        };
+        let ids = |claimed: Vec<delivery::Model>| -> Vec<String> {
+            claimed.into_iter().map(|delivery| delivery.delivery_id).collect()
+        };
+        assert_eq!(ids(worker.claim(2, &mut start).await.unwrap()), ["a", "b"]);
+        assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["c"]);
+        // a's lease runs out (its sender died): a lies behind where claims start now.
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
+            .filter(delivery::Column::DeliveryId.eq("a"))
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["d"]);
+        assert!(worker.claim(1, &mut start).await.unwrap().is_empty());
+        // A second later a claim starts from the beginning, and takes it.
+        start.from_the_beginning_at = tokio::time::Instant::now();
+        assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["a"]);
+        db.close().await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn retry_delay_doubles_within_jitter_and_caps() {
