@@ -51,8 +51,9 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
 /// Reads, with one query, the recorded automatic emails that can matter to
 /// `emails` (automatic emails about to be decided, as (tenant, user, when it
 /// occurred)): their users' pending emails (which they may replace) and those
-/// that occurred after the oldest of them (which may replace them). A user reset a hundred times has a hundred emails;
-/// reading them all for every new one made the cost grow with the history.
+/// that occurred after the oldest of them (which may replace them). A user
+/// reset a hundred times has a hundred emails; reading them all for every new
+/// one made the cost grow with the history.
 ///
 /// The pairs are joined as a `VALUES` list ([`values_rows`]): asked as
 /// `tenant_id IN (…) AND user_id IN (…)`, PostgreSQL read the onboarding

@@ -110,6 +110,16 @@ struct ClaimStart {
     from_the_beginning_at: tokio::time::Instant,
 }
 
+impl ClaimStart {
+    /// The first claim starts from the beginning.
+    fn new() -> Self {
+        Self {
+            next_attempt_at: i64::MIN,
+            from_the_beginning_at: tokio::time::Instant::now(),
+        }
+    }
+}
+
 impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
@@ -123,10 +133,7 @@ impl DeliveryWorker {
         let recorder = tokio::spawn(Arc::clone(&self).record_finished(finished_rx));
         // The shutdown signal only ever changes to "stop" (or goes away, which means the same).
         let mut stopping = *shutdown.borrow();
-        let mut start = ClaimStart {
-            next_attempt_at: i64::MIN,
-            from_the_beginning_at: tokio::time::Instant::now(),
-        };
+        let mut start = ClaimStart::new();
         loop {
             // Claims are writes: top up once half the slots are free, not per send.
             if !stopping && sends.len() <= capacity / 2 {
@@ -179,7 +186,8 @@ impl DeliveryWorker {
     }
 
     /// Takes a lease on the pending deliveries due longest (in the order of the
-    /// `deliveries_due` index, so a deep backlog is not sorted on every claim).
+    /// `deliveries_due` index, so a deep backlog is not sorted on every claim),
+    /// from where `start` says, and moves `start` on.
     async fn claim(&self, limit: usize, start: &mut ClaimStart) -> Result<Vec<delivery::Model>, DbErr> {
         let from_the_beginning = tokio::time::Instant::now() >= start.from_the_beginning_at;
         let from = if from_the_beginning {
@@ -571,10 +579,7 @@ mod tests {
             },
             lease: Duration::from_secs(60),
         };
-        let mut start = ClaimStart {
-            next_attempt_at: i64::MIN,
-            from_the_beginning_at: tokio::time::Instant::now(),
-        };
+        let mut start = ClaimStart::new();
         let ids = |claimed: Vec<delivery::Model>| -> Vec<String> {
             claimed.into_iter().map(|delivery| delivery.delivery_id).collect()
         };
