@@ -9,7 +9,7 @@
 //! twice (a crash between `Notify` and the delete) is harmless: `Notify` is
 //! idempotent on `event_id`.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use dialin_common::{database::begin_write, time::now_millis};
 use dialin_proto::notifier::v1::{
@@ -142,19 +142,15 @@ enum Outcome {
 impl Dispatcher {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            let turn = match self.take_lease().await {
+            let pause = match self.take_lease().await {
                 Ok(true) => self.dispatch_due().await,
-                Ok(false) => Ok(Some(IDLE_POLL)),
+                Ok(false) => Ok(IDLE_POLL),
                 Err(error) => Err(error),
-            };
-            let pause = match turn {
-                Ok(Some(pause)) => pause,
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "outbox: cannot read pending events; will retry");
-                    IDLE_POLL
-                }
-            };
+            }
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "outbox: cannot read pending events; will retry");
+                IDLE_POLL
+            });
             tokio::select! {
                 () = self.outbox.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
@@ -163,68 +159,114 @@ impl Dispatcher {
         }
     }
 
-    /// Sends what is due in id order. Returns how long to wait before looking
-    /// again, or `None` when there may be more to send right away.
+    /// Sends what is due in id order, until nothing is. Returns how long to wait
+    /// before looking again.
     ///
     /// A policy change goes alone, after everything queued before it and before
     /// everything after it. The notify events between two policy changes go
     /// together, [`NOTIFY_BATCH`] to a `NotifyBatch` call, which the notifier
     /// records in order in one transaction; a notifier that crashes mid-call
     /// gets them again (it is idempotent on `event_id`).
-    async fn dispatch_due(&mut self) -> Result<Option<Duration>, sea_orm::DbErr> {
-        let rows = outbox::Entity::find()
-            .filter(outbox::Column::Dead.eq(false))
-            .order_by_asc(outbox::Column::Id)
-            .limit(BATCH)
-            .all(&self.db)
-            .await?;
-        if rows.is_empty() {
-            return Ok(Some(IDLE_POLL));
-        }
-        let full_batch = rows.len() as u64 == BATCH;
-        let mut rows = rows.into_iter().peekable();
+    ///
+    /// One run's outcomes are written while the next run is handed over: on
+    /// SQLite that write waits for its turn behind the admins' transactions, and
+    /// the notifier used to wait with it (suppressed path, 100,000 users: each
+    /// 2,000 events read, handed over, then 50–90 ms waiting to be deleted). The
+    /// rows still being written are behind `after`, so reads skip them; a read
+    /// starts from the beginning again once a [`IDLE_POLL`] (after the writes
+    /// have landed), for a row whose lower id committed late.
+    async fn dispatch_due(&mut self) -> Result<Duration, sea_orm::DbErr> {
+        let mut due = VecDeque::new();
+        let (mut after, mut more, mut scan_started) = (0, true, tokio::time::Instant::now());
+        let mut unwritten = Vec::new();
         let mut lease_taken = tokio::time::Instant::now();
-        while let Some(head) = rows.peek() {
+        let pause = loop {
+            if more && due.len() < NOTIFY_BATCH {
+                if scan_started.elapsed() > IDLE_POLL {
+                    self.record(std::mem::take(&mut unwritten)).await?;
+                    (after, scan_started) = (0, tokio::time::Instant::now());
+                    due.clear();
+                }
+                let (written, read) = tokio::join!(self.record(std::mem::take(&mut unwritten)), self.read_due(after));
+                written?;
+                let read = read?;
+                more = read.len() as u64 == BATCH;
+                after = read.last().map_or(after, |row| row.id);
+                due.extend(read);
+            }
+            let Some(head) = due.front() else {
+                break IDLE_POLL;
+            };
             if lease_taken.elapsed() > LEASE / 3 {
                 if !self.take_lease().await? {
-                    return Ok(Some(IDLE_POLL));
+                    break IDLE_POLL;
                 }
                 lease_taken = tokio::time::Instant::now();
             }
             // The head of the line waits out its backoff instead of being overtaken.
             let wait = head.next_attempt_at - now_millis();
             if wait > 0 {
-                return Ok(Some(Duration::from_millis(wait.unsigned_abs())));
+                break Duration::from_millis(wait.unsigned_abs());
             }
             let run: Vec<outbox::Model> = if head.topic == TOPIC_NOTIFY {
                 let now = now_millis();
-                std::iter::from_fn(|| rows.next_if(|row| row.topic == TOPIC_NOTIFY && row.next_attempt_at <= now))
-                    .collect()
+                std::iter::from_fn(|| {
+                    due.front()
+                        .is_some_and(|row| row.topic == TOPIC_NOTIFY && row.next_attempt_at <= now)
+                        .then(|| due.pop_front())
+                        .flatten()
+                })
+                .take(NOTIFY_BATCH)
+                .collect()
             } else {
-                rows.next().into_iter().collect()
+                due.pop_front().into_iter().collect()
             };
-            if let Some(backoff) = self.deliver_run(run).await? {
-                return Ok(Some(backoff));
+            let (written, handed_over) = tokio::join!(self.record(std::mem::take(&mut unwritten)), self.hand_over(run));
+            written?;
+            if handed_over
+                .iter()
+                .any(|(_, outcome)| matches!(outcome, Outcome::Retry(_)))
+            {
+                // Nothing after it goes before it: stop, and come back after the backoff.
+                break self.record(handed_over).await?.unwrap_or(FIRST_BACKOFF);
             }
-        }
-        Ok(if full_batch { None } else { Some(IDLE_POLL) })
+            unwritten = handed_over;
+        };
+        self.record(unwritten).await?;
+        Ok(pause)
     }
 
-    /// Hands `run` to the notifier and records each outcome. Returns the
-    /// backoff to wait when some must be tried again.
-    async fn deliver_run(&mut self, run: Vec<outbox::Model>) -> Result<Option<Duration>, sea_orm::DbErr> {
+    /// Up to [`BATCH`] rows after `after`, in id order.
+    async fn read_due(&self, after: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
+        outbox::Entity::find()
+            .filter(outbox::Column::Dead.eq(false))
+            .filter(outbox::Column::Id.gt(after))
+            .order_by_asc(outbox::Column::Id)
+            .limit(BATCH)
+            .all(&self.db)
+            .await
+    }
+
+    /// Hands `run` (notify events, or one policy change) to the notifier: an
+    /// outcome per row, in order.
+    async fn hand_over(&self, run: Vec<outbox::Model>) -> Vec<(outbox::Model, Outcome)> {
+        if run.len() > 1 && run[0].topic == TOPIC_NOTIFY {
+            return self.deliver_batch(run).await;
+        }
         let mut outcomes = Vec::with_capacity(run.len());
-        let mut run = run.into_iter().peekable();
-        while run.peek().is_some() {
-            let chunk: Vec<outbox::Model> = run.by_ref().take(NOTIFY_BATCH).collect();
-            if chunk.len() == 1 || chunk[0].topic != TOPIC_NOTIFY {
-                for row in chunk {
-                    let outcome = deliver(self.notifier.clone(), &self.outbox.cipher, &row).await;
-                    outcomes.push((row, outcome));
-                }
-            } else {
-                outcomes.extend(self.deliver_batch(chunk).await);
-            }
+        for row in run {
+            let outcome = deliver(self.notifier.clone(), &self.outbox.cipher, &row).await;
+            outcomes.push((row, outcome));
+        }
+        outcomes
+    }
+
+    /// Writes the outcomes of rows handed over: deletes the delivered,
+    /// reschedules those to try again, parks the refused. Returns the backoff
+    /// to wait when some must be tried again.
+    async fn record(&self, outcomes: Vec<(outbox::Model, Outcome)>) -> Result<Option<Duration>, sea_orm::DbErr> {
+        if outcomes.is_empty() {
+            return Ok(None);
         }
         // The outcomes are written together, in a transaction: on SQLite a
         // write waits its turn with the other writers instead of polling for the lock.
