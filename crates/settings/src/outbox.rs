@@ -208,19 +208,19 @@ impl Dispatcher {
             if wait > 0 {
                 break Duration::from_millis(wait.unsigned_abs());
             }
-            let run: Vec<outbox::Model> = if head.topic == TOPIC_NOTIFY {
+            let mut run = Vec::new();
+            if head.topic == TOPIC_NOTIFY {
                 let now = now_millis();
-                std::iter::from_fn(|| {
-                    due.front()
+                while run.len() < NOTIFY_BATCH
+                    && due
+                        .front()
                         .is_some_and(|row| row.topic == TOPIC_NOTIFY && row.next_attempt_at <= now)
-                        .then(|| due.pop_front())
-                        .flatten()
-                })
-                .take(NOTIFY_BATCH)
-                .collect()
+                {
+                    run.extend(due.pop_front());
+                }
             } else {
-                due.pop_front().into_iter().collect()
-            };
+                run.extend(due.pop_front());
+            }
             let (written, handed_over) = tokio::join!(self.record(std::mem::take(&mut unwritten)), self.hand_over(run));
             written?;
             if handed_over
