@@ -3,7 +3,7 @@
 # The dependency layer is cached (cargo-chef) and rebuilt only when Cargo.lock
 # or a manifest changes; the runtime image is distroless, non-root, no shell.
 
-FROM rust:1.88-bookworm AS chef
+FROM rust:1.95-bookworm AS chef
 RUN cargo install cargo-chef --locked --version 0.1.71
 WORKDIR /src
 
@@ -13,6 +13,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=plan /src/recipe.json recipe.json
+# cargo-chef leaves [patch] path crates out of its recipe: cook needs them whole.
+COPY vendor vendor
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin dialin-settings --bin dialin-notifier
