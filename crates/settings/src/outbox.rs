@@ -140,7 +140,7 @@ enum Outcome {
 }
 
 impl Dispatcher {
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let pause = match self.take_lease().await {
                 Ok(true) => self.dispatch_due().await,
@@ -175,7 +175,7 @@ impl Dispatcher {
     /// rows still being written are behind `after`, so reads skip them; a read
     /// starts from the beginning again once a [`IDLE_POLL`] (after the writes
     /// have landed), for a row whose lower id committed late.
-    async fn dispatch_due(&mut self) -> Result<Duration, sea_orm::DbErr> {
+    async fn dispatch_due(&self) -> Result<Duration, sea_orm::DbErr> {
         let mut due = VecDeque::new();
         let (mut after, mut more, mut scan_started) = (0, true, tokio::time::Instant::now());
         let mut unwritten = Vec::new();
