@@ -140,9 +140,13 @@ async fn record(
     // replaces them and by their kind (each is counted under its own kind).
     let mut stale: HashMap<(String, EmailKind), Vec<String>> = HashMap::new();
     let mut answers = Vec::with_capacity(events.len());
+    // Events recorded before (settings hands an event over again after a crash
+    // or a lost answer), counted for operators: a steady stream of them is work done twice.
+    let mut repeated = 0;
     for event in events {
         if let Some(existing) = known.get(&event.delivery_id) {
             answers.push(Ok(existing.clone()));
+            repeated += 1;
             continue;
         }
         let now_policy = policies.current(&event.tenant_id);
@@ -230,6 +234,7 @@ async fn record(
     txn.commit().await?;
 
     superseded.count();
+    metrics::counter!("dialin_events_repeated_total").increment(repeated);
     for ((kind, status), count) in counts {
         if status != DeliveryStatus::Pending.as_str_name() {
             metrics::counter!("dialin_emails_total", "kind" => kind, "outcome" => status).increment(count);

@@ -1,6 +1,6 @@
 //! Builds the settings service from its configuration and runs it until shutdown.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use dialin_common::{
     database,
@@ -184,7 +184,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains calls and stops the dispatcher.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx.clone()));
+        let dispatcher = tokio::spawn(Arc::new(self.dispatcher).run(stop_rx.clone()));
         let cache_listener = tokio::spawn(settings_cache::listen(self.db.clone(), self.tenant_cache, stop_rx));
         if let Some(path) = self.tokens_file {
             self.tokens.watch(path);

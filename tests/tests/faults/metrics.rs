@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use dialin_proto::settings::v1::{self as settings, NumberType};
+use dialin_proto::{
+    notifier::v1::{self as notifier, EmailKind, Trigger},
+    settings::v1::{self as settings, NumberType},
+};
 use dialin_tests::{Cluster, ClusterOptions, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,4 +68,85 @@ async fn metrics_count_emails_calls_and_the_backlog() {
     assert_eq!(Cluster::sample(&settings, bad), 1.0, "{settings}");
     assert!(settings.contains("dialin_outbox_pending"), "{settings}");
     println!("metrics: 3 WELCOME + 1 CONFERENCE_INFO counted SENT, 3 AssignLicense OK, 1 GetUser InvalidArgument");
+}
+
+/// The outbox dispatcher writes one run's outcomes while it hands over the
+/// next: still no event reaches the notifier twice. The notifier answers a
+/// repeated event as it first recorded it, so only its counter can tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_onboarding_hands_each_event_over_once() {
+    const USERS: usize = 6_000;
+    let cluster = Cluster::start(ClusterOptions {
+        metrics: true,
+        ..ClusterOptions::default()
+    })
+    .await;
+    let mut clients = cluster.clients(0, 0);
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    clients.set_switch("t", false).await;
+    // Six `NotifyBatch` runs of 1,000, quick ones: every WELCOME is suppressed.
+    for call in 0..USERS / 1000 {
+        let users = (call * 1000..(call + 1) * 1000)
+            .map(|i| settings::UserToLicense {
+                user_id: format!("u{i}"),
+                email: format!("u{i}@example.com"),
+                display_name: format!("User {i}"),
+                ..Default::default()
+            })
+            .collect();
+        let results = clients
+            .settings
+            .assign_licenses(settings::AssignLicensesRequest {
+                tenant_id: "t".into(),
+                users,
+            })
+            .await
+            .expect("AssignLicenses")
+            .into_inner()
+            .results;
+        assert!(results.iter().all(|result| result.error.is_none()), "{results:?}");
+    }
+
+    let notifier = cluster.notifier_metrics[0];
+    let suppressed = r#"dialin_emails_total{kind="WELCOME",outcome="SUPPRESSED"}"#;
+    let metrics = wait_until(
+        "every WELCOME recorded SUPPRESSED",
+        Duration::from_secs(60),
+        || async move {
+            let metrics = Cluster::scrape(notifier).await;
+            (Cluster::sample(&metrics, suppressed) == USERS as f64).then_some(metrics)
+        },
+    )
+    .await;
+    let repeated = "dialin_events_repeated_total";
+    assert!(metrics.contains(repeated), "{metrics}");
+    assert_eq!(Cluster::sample(&metrics, repeated), 0.0, "{metrics}");
+
+    // The counter does count: the same event handed over twice counts once.
+    let event = notifier::NotifyRequest {
+        event_id: "by-hand".into(),
+        tenant_id: "t".into(),
+        policy_version: 0,
+        kind: EmailKind::Welcome.into(),
+        trigger: Trigger::Automatic.into(),
+        recipient: Some(notifier::Recipient {
+            user_id: "u0".into(),
+            email: "u0@example.com".into(),
+            display_name: "User 0".into(),
+            locale: String::new(),
+        }),
+        conference: Some(notifier::Conference {
+            conference_id: "7654321".into(),
+            toll_number: "+14255550100".into(),
+            toll_free_number: String::new(),
+            pin: "12345".into(),
+        }),
+        occurred_at: None,
+    };
+    for _ in 0..2 {
+        clients.notifier.notify(event.clone()).await.expect("Notify");
+    }
+    let metrics = Cluster::scrape(notifier).await;
+    assert_eq!(Cluster::sample(&metrics, repeated), 1.0, "{metrics}");
+    println!("{USERS} events recorded, none handed over twice; a repeat by hand counted once");
 }
