@@ -301,7 +301,10 @@ mod tests {
         let checkpointed = size();
         db.close().await.unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(checkpointed >= 4_000_000, "the database file holds {checkpointed} bytes after 10 s");
+        assert!(
+            checkpointed >= 4_000_000,
+            "the database file holds {checkpointed} bytes after 10 s"
+        );
     }
 
     #[test]

@@ -6,10 +6,10 @@ use dialin_proto::{
     notifier::v1::{self as notifier, EmailKind, Trigger},
     settings::v1::{self as settings, NumberType},
 };
-use dialin_tests::{Cluster, ClusterOptions, wait_until};
+use dialin_tests::{Clients, Cluster, ClusterOptions, wait_until};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_emails_calls_and_the_backlog() {
+/// A cluster serving /metrics, and tenant "t" with a toll number.
+async fn metered_cluster() -> (Cluster, Clients) {
     let cluster = Cluster::start(ClusterOptions {
         metrics: true,
         ..ClusterOptions::default()
@@ -17,6 +17,12 @@ async fn metrics_count_emails_calls_and_the_backlog() {
     .await;
     let mut clients = cluster.clients(0, 0);
     clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    (cluster, clients)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_emails_calls_and_the_backlog() {
+    let (cluster, mut clients) = metered_cluster().await;
     for user in ["a", "b", "c"] {
         clients.license("t", user).await;
     }
@@ -76,13 +82,7 @@ async fn metrics_count_emails_calls_and_the_backlog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_onboarding_hands_each_event_over_once() {
     const USERS: usize = 6_000;
-    let cluster = Cluster::start(ClusterOptions {
-        metrics: true,
-        ..ClusterOptions::default()
-    })
-    .await;
-    let mut clients = cluster.clients(0, 0);
-    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    let (cluster, mut clients) = metered_cluster().await;
     clients.set_switch("t", false).await;
     // Six `NotifyBatch` runs of 1,000, quick ones: every WELCOME is suppressed.
     for call in 0..USERS / 1000 {
