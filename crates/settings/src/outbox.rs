@@ -149,7 +149,9 @@ enum Outcome {
 /// What is handed over meanwhile waits, and goes with the next write.
 #[derive(Default)]
 struct OutcomeWrites {
-    in_flight: Option<JoinHandle<Result<Option<Duration>, sea_orm::DbErr>>>,
+    /// A write in flight holds no retry (a retry ends the dispatch, and is
+    /// written by `finish`), so it has no backoff to return.
+    in_flight: Option<JoinHandle<Result<(), sea_orm::DbErr>>>,
     waiting: Vec<(outbox::Model, Outcome)>,
 }
 
@@ -171,7 +173,7 @@ impl OutcomeWrites {
         }
         self.landed().await?;
         let (dispatcher, outcomes) = (Arc::clone(dispatcher), std::mem::take(&mut self.waiting));
-        self.in_flight = Some(tokio::spawn(async move { dispatcher.record(outcomes).await }));
+        self.in_flight = Some(tokio::spawn(async move { dispatcher.record(outcomes).await.map(drop) }));
         Ok(())
     }
 
@@ -182,8 +184,7 @@ impl OutcomeWrites {
         dispatcher.record(std::mem::take(&mut self.waiting)).await
     }
 
-    /// Waits for the write in flight. Only the last write of a dispatch can
-    /// hold a retry (a retry ends it), so the backoff of this one is none.
+    /// Waits for the write in flight.
     async fn landed(&mut self) -> Result<(), sea_orm::DbErr> {
         if let Some(write) = self.in_flight.take() {
             write
