@@ -1,6 +1,11 @@
 //! Database connection for both services: SQLite for a laptop, PostgreSQL in production.
 
-use std::{path::Path, time::Duration};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError},
+    time::Duration,
+};
 
 use sea_orm::{
     ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr,
@@ -98,9 +103,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(ConnectError::UnsupportedScheme(scheme.to_owned()));
     }
-    let db = Database::connect(options).await?;
+    let db = Database::connect(options.clone()).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
-        tokio::spawn(checkpoint_wal(db.clone()));
+        let writer = Database::connect(options.max_connections(1).min_connections(1).to_owned()).await?;
+        let file = sqlite_file(&db);
+        if let Some(unneeded) = SqliteWriter::share(&file, writer) {
+            unneeded.close().await.ok();
+        }
+        tokio::spawn(checkpoint_wal(db.clone(), file));
     }
     Ok(db)
 }
@@ -112,12 +122,13 @@ const CHECKPOINT_BUSY: Duration = Duration::from_millis(50);
 const CHECKPOINT_IDLE: Duration = Duration::from_millis(500);
 
 /// Copies a SQLite database's WAL back into the database file in the
-/// background, until the pool is closed. It is a PASSIVE checkpoint: writers
-/// and readers go on meanwhile. SQLite's own checkpoint runs inside the commit
+/// background until the pool is closed, then lets go of the file's writer
+/// ([`SqliteWriter`]). It is a PASSIVE checkpoint: writers and readers go on
+/// meanwhile. SQLite's own checkpoint runs inside the commit
 /// that takes the WAL past 1,000 pages, while that writer holds the write lock
 /// and the others wait for it: a 1,000-user `AssignLicenses` writes some 600
 /// pages, and every other one took 10–17 ms to commit instead of ~3.
-async fn checkpoint_wal(db: DatabaseConnection) {
+async fn checkpoint_wal(db: DatabaseConnection, file: PathBuf) {
     use sea_orm::{ConnectionTrait, Statement};
     let checkpoint = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
     let mut last_size = None;
@@ -130,13 +141,16 @@ async fn checkpoint_wal(db: DatabaseConnection) {
                 last_size = size;
                 if growing { CHECKPOINT_BUSY } else { CHECKPOINT_IDLE }
             }
-            Err(_) if db.get_sqlite_connection_pool().is_closed() => return,
+            Err(_) if db.get_sqlite_connection_pool().is_closed() => break,
             Err(error) => {
                 tracing::warn!(%error, "cannot checkpoint the SQLite WAL; will retry");
                 CHECKPOINT_IDLE
             }
         };
         tokio::time::sleep(pause).await;
+    }
+    if let Some(unused) = SqliteWriter::let_go(&file) {
+        unused.lock().await.clone().close().await.ok();
     }
 }
 
@@ -157,7 +171,7 @@ fn create_parent_dir(path: &str) -> Result<(), ConnectError> {
 pub struct WriteTransaction {
     txn: sea_orm::DatabaseTransaction,
     /// Held until the transaction ends (SQLite only).
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<DatabaseConnection>>,
 }
 
 impl std::ops::Deref for WriteTransaction {
@@ -179,12 +193,13 @@ impl WriteTransaction {
 }
 
 /// Starts a transaction that will write. On SQLite, the writers of one
-/// database file first take turns in this process, then take the write lock at
-/// `BEGIN IMMEDIATE` (so a writer never fails upgrading a read lock): queued
-/// here, a writer wakes as soon as the one before commits, where SQLite's busy
-/// handler would sleep and poll in steps of up to 100 ms — under load those
-/// sleeps, not the writes, set the tail latency. PostgreSQL ignores the mode
-/// (rows are locked with `SELECT … FOR UPDATE` there).
+/// database file first take turns in this process for its one writing
+/// connection, then take the write lock at `BEGIN IMMEDIATE` (so a writer never
+/// fails upgrading a read lock): queued here, a writer wakes as soon as the one
+/// before commits, where SQLite's busy handler would sleep and poll in steps of
+/// up to 100 ms — under load those sleeps, not the writes, set the tail
+/// latency. PostgreSQL ignores the mode (rows are locked with
+/// `SELECT … FOR UPDATE` there).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
     begin_write_within(db, WRITE_TURN_TIMEOUT).await
 }
@@ -193,18 +208,20 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, Db
 /// elsewhere: it waits at most `turn_timeout` more.
 pub async fn begin_write_within(db: &DatabaseConnection, turn_timeout: Duration) -> Result<WriteTransaction, DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    let turn = match sqlite_write_turns(db) {
+    let turn = match SqliteWriter::of(db)? {
         // Bounded, so that while the database is locked from outside, callers
         // queued behind the first fail fast (UNAVAILABLE) instead of each
         // waiting out the busy timeouts of everyone ahead of them.
-        Some(turns) => Some(
-            tokio::time::timeout(turn_timeout, turns.lock_owned())
+        Some(writer) => Some(
+            tokio::time::timeout(turn_timeout, writer.lock_owned())
                 .await
                 .map_err(|_| DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))?,
         ),
         None => None,
     };
-    let txn = db
+    let txn = turn
+        .as_deref()
+        .unwrap_or(db)
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
@@ -220,29 +237,71 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// at most one and a half busy timeouts before the database is called unavailable.
 pub const WRITE_TURN_TIMEOUT: Duration = Duration::from_millis(2_500);
 
-/// The queue of writers for `db`'s SQLite file (one per file in the process);
-/// `None` for PostgreSQL.
-fn sqlite_write_turns(db: &DatabaseConnection) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
-    use std::{
-        collections::HashMap,
-        path::PathBuf,
-        sync::{Arc, Mutex, OnceLock, PoisonError},
-    };
-    type Turns = Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>;
-    static TURNS: OnceLock<Turns> = OnceLock::new();
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
-        return None;
+/// The connection that makes every write to one SQLite file from this
+/// process, behind the queue of writers waiting for it; shared by the pools
+/// [`connect`] opened on the file. One connection, not any of the pool's:
+/// SQLite empties a connection's page cache whenever another connection has
+/// written, so writes spread over the pool each began by reading their pages
+/// back in (a 20-user `ResetPin` group held the write lock half as long with
+/// one writer).
+struct SqliteWriter {
+    connection: Arc<tokio::sync::Mutex<DatabaseConnection>>,
+    pools: usize,
+}
+
+impl SqliteWriter {
+    fn registry() -> MutexGuard<'static, HashMap<PathBuf, SqliteWriter>> {
+        static WRITERS: OnceLock<Mutex<HashMap<PathBuf, SqliteWriter>>> = OnceLock::new();
+        WRITERS
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
-    let file = db
-        .get_sqlite_connection_pool()
+
+    /// Makes `connection` the writer of `file` for one more pool; returns it
+    /// back when the file has a writer already.
+    fn share(file: &Path, connection: DatabaseConnection) -> Option<DatabaseConnection> {
+        let mut writers = Self::registry();
+        if let Some(writer) = writers.get_mut(file) {
+            writer.pools += 1;
+            return Some(connection);
+        }
+        let connection = Arc::new(tokio::sync::Mutex::new(connection));
+        writers.insert(file.to_owned(), SqliteWriter { connection, pools: 1 });
+        None
+    }
+
+    /// One pool on `file` has closed; the writer, once no pool needs it.
+    fn let_go(file: &Path) -> Option<Arc<tokio::sync::Mutex<DatabaseConnection>>> {
+        let mut writers = Self::registry();
+        let writer = writers.get_mut(file)?;
+        writer.pools -= 1;
+        if writer.pools > 0 {
+            return None;
+        }
+        writers.remove(file).map(|writer| writer.connection)
+    }
+
+    /// The writer of `db`'s file; `None` for PostgreSQL. A file that no open
+    /// pool of [`connect`]'s is on has none: an error like a closed pool's.
+    fn of(db: &DatabaseConnection) -> Result<Option<Arc<tokio::sync::Mutex<DatabaseConnection>>>, DbErr> {
+        if db.get_database_backend() != DatabaseBackend::Sqlite {
+            return Ok(None);
+        }
+        Self::registry()
+            .get(&sqlite_file(db))
+            .map(|writer| Some(Arc::clone(&writer.connection)))
+            .ok_or(DbErr::ConnectionAcquire(
+                sea_orm::error::ConnAcquireErr::ConnectionClosed,
+            ))
+    }
+}
+
+fn sqlite_file(db: &DatabaseConnection) -> PathBuf {
+    db.get_sqlite_connection_pool()
         .connect_options()
         .get_filename()
-        .to_owned();
-    let mut turns = TURNS
-        .get_or_init(Turns::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    Some(Arc::clone(turns.entry(file).or_default()))
+        .to_owned()
 }
 
 /// Whether a database error means the database could not be reached (so the
@@ -276,14 +335,93 @@ pub fn is_unavailable(error: &DbErr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+
     use super::*;
+
+    /// A directory of its own for a test's SQLite file.
+    fn scratch_dir(test: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "dialin-{test}-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ))
+    }
+
+    fn url(file: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", file.display())
+    }
+
+    /// Waits (10 s at most) until `file`'s writer serves `pools` pools (0: none is left).
+    async fn until_writer_serves(file: &Path, pools: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let serves = || SqliteWriter::registry().get(file).map_or(0, |writer| writer.pools);
+        while serves() != pools && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(serves(), pools, "pools the writer of {} serves", file.display());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_write_goes_through_one_connection() {
+        let dir = scratch_dir("writer");
+        let db = connect(&url(&dir.join("one.db"))).await.unwrap();
+        db.execute_unprepared("CREATE TABLE numbers (n INTEGER)").await.unwrap();
+        // A connection's data_version changes whenever another one has committed.
+        let data_version = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA data_version");
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..20 {
+            // A reader holding one of the pool's connections meanwhile, as under load.
+            let reader = db.begin().await.unwrap();
+            reader.query_one_raw(data_version.clone()).await.unwrap();
+            let txn = begin_write(&db).await.unwrap();
+            let row = txn.query_one_raw(data_version.clone()).await.unwrap().unwrap();
+            seen.insert(row.try_get_by_index::<i64>(0).unwrap());
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                "INSERT INTO numbers (n) VALUES (?)",
+                [n.into()],
+            ))
+            .await
+            .unwrap();
+            txn.commit().await.unwrap();
+            reader.commit().await.unwrap();
+        }
+        db.close().await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(seen.len(), 1, "data versions seen by the writes: {seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pool_keeps_the_writer_while_another_on_the_same_file_closes() {
+        let dir = scratch_dir("writers");
+        let file = dir.join("shared.db");
+        let first = connect(&url(&file)).await.unwrap();
+        let second = connect(&url(&file)).await.unwrap();
+        first
+            .execute_unprepared("CREATE TABLE numbers (n INTEGER)")
+            .await
+            .unwrap();
+        until_writer_serves(&file, 2).await;
+
+        first.close().await.unwrap();
+        until_writer_serves(&file, 1).await;
+        let txn = begin_write(&second).await.unwrap();
+        txn.execute_unprepared("INSERT INTO numbers (n) VALUES (1)")
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+
+        second.close().await.unwrap();
+        until_writer_serves(&file, 0).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_reaches_the_database_file_without_a_commit_checkpointing() {
-        use sea_orm::ConnectionTrait;
-        let dir = std::env::temp_dir().join(format!("dialin-wal-{}-{}", std::process::id(), rand::random::<u64>()));
+        let dir = scratch_dir("wal");
         let file = dir.join("wal.db");
-        let db = connect(&format!("sqlite://{}?mode=rwc", file.display())).await.unwrap();
+        let db = connect(&url(&file)).await.unwrap();
         // ~4 MB, about 1,000 pages: SQLite alone would leave them in the WAL
         // until the backstop (20,000 pages).
         db.execute_unprepared(
