@@ -73,10 +73,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
         .sqlx_logging(false);
     if let Some(path) = sqlite_path(url) {
         create_parent_dir(path)?;
-        // One writer at a time is SQLite's rule; a small pool keeps readers
-        // concurrent. Each connection keeps its own page cache, which any
-        // write through another connection empties: 8 connections held more
-        // memory (notifier peak 118 → 86 MB with 4) for no more throughput.
+        // One writer at a time is SQLite's rule (ours is `SqliteWriter`, a
+        // connection of its own); a small pool keeps readers concurrent. Each
+        // connection keeps its own page cache, which any write through another
+        // connection empties: 8 connections held more memory (notifier peak
+        // 118 → 86 MB with 4) for no more throughput.
         options.max_connections(4).min_connections(1);
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
