@@ -1,7 +1,7 @@
 //! Database connection for both services: SQLite for a laptop, PostgreSQL in production.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError},
     time::Duration,
@@ -107,11 +107,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
     let db = Database::connect(options.clone()).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
         let writer = Database::connect(options.max_connections(1).min_connections(1).to_owned()).await?;
-        let file = sqlite_file(&db);
-        if let Some(unneeded) = SqliteWriter::share(&file, writer) {
+        if let Some(unneeded) = SqliteWriter::share(&db, writer) {
             unneeded.close().await.ok();
         }
-        tokio::spawn(checkpoint_wal(db.clone(), file));
+        tokio::spawn(checkpoint_wal(db.clone()));
     }
     Ok(db)
 }
@@ -124,15 +123,18 @@ const CHECKPOINT_IDLE: Duration = Duration::from_millis(500);
 
 /// Copies a SQLite database's WAL back into the database file in the
 /// background until the pool is closed, then lets go of the file's writer
-/// ([`SqliteWriter`]). It is a PASSIVE checkpoint: writers and readers go on
-/// meanwhile. SQLite's own checkpoint runs inside the commit
-/// that takes the WAL past 1,000 pages, while that writer holds the write lock
-/// and the others wait for it: a 1,000-user `AssignLicenses` writes some 600
-/// pages, and every other one took 10–17 ms to commit instead of ~3.
-async fn checkpoint_wal(db: DatabaseConnection, file: PathBuf) {
+/// ([`SqliteWriter`]), for a pool closed without [`close`]. It is a PASSIVE
+/// checkpoint: writers and readers go on meanwhile. SQLite's own checkpoint
+/// runs inside the commit that takes the WAL past 1,000 pages, while that
+/// writer holds the write lock and the others wait for it: a 1,000-user
+/// `AssignLicenses` writes some 600 pages, and every other one took 10–17 ms
+/// to commit instead of ~3.
+async fn checkpoint_wal(db: DatabaseConnection) {
     use sea_orm::{ConnectionTrait, Statement};
     let checkpoint = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
     let mut last_size = None;
+    let closed = db.get_sqlite_connection_pool().close_event();
+    tokio::pin!(closed);
     loop {
         // The row is (busy, pages in the WAL, pages checkpointed).
         let pause = match db.query_one_raw(checkpoint.clone()).await {
@@ -148,10 +150,21 @@ async fn checkpoint_wal(db: DatabaseConnection, file: PathBuf) {
                 CHECKPOINT_IDLE
             }
         };
-        tokio::time::sleep(pause).await;
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = &mut closed => break,
+        }
     }
-    if let Some(unused) = SqliteWriter::let_go(&file) {
-        unused.lock().await.clone().close().await.ok();
+    SqliteWriter::let_go(&db).await;
+}
+
+/// Closes `db`. On SQLite also the file's writer, once no other pool needs it,
+/// before returning: the last connection to close checkpoints the WAL into the
+/// database file and removes it, so a stopped service leaves one whole file.
+pub async fn close(db: &DatabaseConnection) {
+    db.close_by_ref().await.ok();
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        SqliteWriter::let_go(db).await;
     }
 }
 
@@ -247,7 +260,8 @@ pub const WRITE_TURN_TIMEOUT: Duration = Duration::from_millis(2_500);
 /// one writer).
 struct SqliteWriter {
     connection: Arc<tokio::sync::Mutex<DatabaseConnection>>,
-    pools: usize,
+    /// The open pools it writes for ([`pool_id`]); none while it closes.
+    pools: HashSet<usize>,
 }
 
 impl SqliteWriter {
@@ -259,28 +273,52 @@ impl SqliteWriter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes `connection` the writer of `file` for one more pool; returns it
-    /// back when the file has a writer already.
-    fn share(file: &Path, connection: DatabaseConnection) -> Option<DatabaseConnection> {
+    /// Makes `connection` the writer of `db`'s file, or adds `db` to the
+    /// file's open writer and hands `connection` back.
+    fn share(db: &DatabaseConnection, connection: DatabaseConnection) -> Option<DatabaseConnection> {
         let mut writers = Self::registry();
-        if let Some(writer) = writers.get_mut(file) {
-            writer.pools += 1;
+        let file = sqlite_file(db);
+        if let Some(writer) = writers.get_mut(&file).filter(|writer| !writer.pools.is_empty()) {
+            writer.pools.insert(pool_id(db));
             return Some(connection);
         }
         let connection = Arc::new(tokio::sync::Mutex::new(connection));
-        writers.insert(file.to_owned(), SqliteWriter { connection, pools: 1 });
+        let pools = HashSet::from([pool_id(db)]);
+        writers.insert(file, SqliteWriter { connection, pools });
         None
     }
 
-    /// One pool on `file` has closed; the writer, once no pool needs it.
-    fn let_go(file: &Path) -> Option<Arc<tokio::sync::Mutex<DatabaseConnection>>> {
-        let mut writers = Self::registry();
-        let writer = writers.get_mut(file)?;
-        writer.pools -= 1;
-        if writer.pools > 0 {
-            return None;
+    /// `db` (closed) needs its file's writer no more: the last pool to let go
+    /// closes it. Returns once the writer is closed, unless another pool still
+    /// uses it. Letting go twice is harmless.
+    async fn let_go(db: &DatabaseConnection) {
+        let file = sqlite_file(db);
+        let closing = {
+            let mut writers = Self::registry();
+            let Some(writer) = writers.get_mut(&file) else { return };
+            let was_last = writer.pools.remove(&pool_id(db)) && writer.pools.is_empty();
+            if !was_last && !writer.pools.is_empty() {
+                return;
+            }
+            was_last.then(|| Arc::clone(&writer.connection))
+        };
+        match closing {
+            Some(connection) => {
+                connection.lock().await.clone().close().await.ok();
+                Self::registry().retain(|_, writer| !Arc::ptr_eq(&writer.connection, &connection));
+            }
+            // Another caller is closing it: wait for that to finish.
+            None => {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while Self::registry()
+                    .get(&file)
+                    .is_some_and(|writer| writer.pools.is_empty())
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
         }
-        writers.remove(file).map(|writer| writer.connection)
     }
 
     /// The writer of `db`'s file; `None` for PostgreSQL. A file that no open
@@ -291,11 +329,17 @@ impl SqliteWriter {
         }
         Self::registry()
             .get(&sqlite_file(db))
+            .filter(|writer| !writer.pools.is_empty())
             .map(|writer| Some(Arc::clone(&writer.connection)))
             .ok_or(DbErr::ConnectionAcquire(
                 sea_orm::error::ConnAcquireErr::ConnectionClosed,
             ))
     }
+}
+
+/// Tells one SQLite pool from another: each holds its own connect options.
+fn pool_id(db: &DatabaseConnection) -> usize {
+    Arc::as_ptr(&db.get_sqlite_connection_pool().connect_options()) as usize
 }
 
 fn sqlite_file(db: &DatabaseConnection) -> PathBuf {
@@ -356,7 +400,11 @@ mod tests {
     /// Waits (10 s at most) until `file`'s writer serves `pools` pools (0: none is left).
     async fn until_writer_serves(file: &Path, pools: usize) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let serves = || SqliteWriter::registry().get(file).map_or(0, |writer| writer.pools);
+        let serves = || {
+            SqliteWriter::registry()
+                .get(file)
+                .map_or(0, |writer| writer.pools.len())
+        };
         while serves() != pools && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -413,9 +461,34 @@ mod tests {
             .unwrap();
         txn.commit().await.unwrap();
 
-        second.close().await.unwrap();
-        until_writer_serves(&file, 0).await;
+        close(&second).await;
+        assert!(
+            !SqliteWriter::registry().contains_key(&file),
+            "the writer outlived the last pool"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_service_leaves_one_whole_database_file() {
+        let dir = scratch_dir("close");
+        let file = dir.join("whole.db");
+        let db = connect(&url(&file)).await.unwrap();
+        let txn = begin_write(&db).await.unwrap();
+        txn.execute_unprepared("CREATE TABLE numbers (n INTEGER); INSERT INTO numbers (n) VALUES (1)")
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        close(&db).await;
+        // The pools' last connections may finish closing just after `close`.
+        let wal = dir.join("whole.db-wal");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while wal.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = wal.exists();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!left, "{} is still there after close", wal.display());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,7 +67,7 @@ pub struct Application {
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     let db = database::connect(&config.database_url).await?;
     schema::migrate::<Migrator>(&db).await?;
-    let _ = db.close().await;
+    database::close(&db).await;
     tracing::info!("database schema is current");
     Ok(())
 }
@@ -171,7 +171,7 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
-        let _ = self.db.close().await;
+        database::close(&self.db).await;
         tracing::info!("notifier service stopped");
         Ok(served?)
     }

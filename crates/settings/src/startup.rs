@@ -82,7 +82,7 @@ pub struct Application {
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     let db = database::connect(&config.database_url).await?;
     schema::migrate::<Migrator>(&db).await?;
-    let _ = db.close().await;
+    database::close(&db).await;
     tracing::info!("database schema is current");
     Ok(())
 }
@@ -214,7 +214,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = dispatcher.await;
         let _ = cache_listener.await;
-        let _ = self.db.close().await;
+        database::close(&self.db).await;
         tracing::info!("settings service stopped");
         Ok(served?)
     }
