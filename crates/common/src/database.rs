@@ -397,6 +397,13 @@ mod tests {
         format!("sqlite://{}?mode=rwc", file.display())
     }
 
+    /// Runs `sql` in a write transaction of its own.
+    async fn write(db: &DatabaseConnection, sql: &str) {
+        let txn = begin_write(db).await.unwrap();
+        txn.execute_unprepared(sql).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+
     /// Waits (10 s at most) until `file`'s writer serves `pools` pools (0: none is left).
     async fn until_writer_serves(file: &Path, pools: usize) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -455,11 +462,7 @@ mod tests {
 
         first.close().await.unwrap();
         until_writer_serves(&file, 1).await;
-        let txn = begin_write(&second).await.unwrap();
-        txn.execute_unprepared("INSERT INTO numbers (n) VALUES (1)")
-            .await
-            .unwrap();
-        txn.commit().await.unwrap();
+        write(&second, "INSERT INTO numbers (n) VALUES (1)").await;
 
         close(&second).await;
         assert!(
@@ -474,11 +477,11 @@ mod tests {
         let dir = scratch_dir("close");
         let file = dir.join("whole.db");
         let db = connect(&url(&file)).await.unwrap();
-        let txn = begin_write(&db).await.unwrap();
-        txn.execute_unprepared("CREATE TABLE numbers (n INTEGER); INSERT INTO numbers (n) VALUES (1)")
-            .await
-            .unwrap();
-        txn.commit().await.unwrap();
+        write(
+            &db,
+            "CREATE TABLE numbers (n INTEGER); INSERT INTO numbers (n) VALUES (1)",
+        )
+        .await;
         close(&db).await;
         // The pools' last connections may finish closing just after `close`.
         let wal = dir.join("whole.db-wal");
