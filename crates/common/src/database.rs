@@ -296,11 +296,12 @@ impl SqliteWriter {
         let closing = {
             let mut writers = Self::registry();
             let Some(writer) = writers.get_mut(&file) else { return };
-            let was_last = writer.pools.remove(&pool_id(db)) && writer.pools.is_empty();
-            if !was_last && !writer.pools.is_empty() {
+            let was_ours = writer.pools.remove(&pool_id(db));
+            if !writer.pools.is_empty() {
                 return;
             }
-            was_last.then(|| Arc::clone(&writer.connection))
+            // None left: closed by us if we were the last, else by whoever was.
+            was_ours.then(|| Arc::clone(&writer.connection))
         };
         match closing {
             Some(connection) => {
@@ -425,7 +426,7 @@ mod tests {
         db.execute_unprepared("CREATE TABLE numbers (n INTEGER)").await.unwrap();
         // A connection's data_version changes whenever another one has committed.
         let data_version = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA data_version");
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for n in 0..20 {
             // A reader holding one of the pool's connections meanwhile, as under load.
             let reader = db.begin().await.unwrap();
