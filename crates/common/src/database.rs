@@ -159,8 +159,8 @@ async fn checkpoint_wal(db: DatabaseConnection) {
 }
 
 /// Closes `db`. On SQLite also the file's writer, once no other pool needs it,
-/// before returning: the last connection to close checkpoints the WAL into the
-/// database file and removes it, so a stopped service leaves one whole file.
+/// before returning, having checkpointed the whole WAL into the database file:
+/// a stopped service leaves every commit in the `.db` file itself.
 pub async fn close(db: &DatabaseConnection) {
     db.close_by_ref().await.ok();
     if db.get_database_backend() == DatabaseBackend::Sqlite {
@@ -305,7 +305,9 @@ impl SqliteWriter {
         };
         match closing {
             Some(connection) => {
-                connection.lock().await.clone().close().await.ok();
+                let writer = connection.lock().await.clone();
+                checkpoint_completely(&writer).await;
+                writer.close().await.ok();
                 Self::registry().retain(|_, writer| !Arc::ptr_eq(&writer.connection, &connection));
             }
             // Another caller is closing it: wait for that to finish.
@@ -335,6 +337,23 @@ impl SqliteWriter {
             .ok_or(DbErr::ConnectionAcquire(
                 sea_orm::error::ConnAcquireErr::ConnectionClosed,
             ))
+    }
+}
+
+/// Copies the whole WAL into the database file and empties it, before the
+/// writer (the last of a service's connections) closes. Closing does that only
+/// if no other connection to the file is open at that instant (the pool's may
+/// still be closing, or someone has `sqlite3` open on the file); else the
+/// commits stay in the WAL beside the file, missing from a copy of the `.db`
+/// alone.
+async fn checkpoint_completely(writer: &DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let truncate = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(TRUNCATE)");
+    // The row is (busy, pages in the WAL, pages checkpointed).
+    match writer.query_one_raw(truncate).await {
+        Ok(Some(row)) if row.try_get_by_index::<i64>(0).is_ok_and(|busy| busy == 0) => {}
+        Ok(_) => tracing::warn!("a reader kept the SQLite WAL from being checkpointed before closing"),
+        Err(error) => tracing::warn!(%error, "cannot checkpoint the SQLite WAL before closing"),
     }
 }
 
@@ -474,25 +493,30 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_closed_service_leaves_one_whole_database_file() {
+    async fn a_closed_service_leaves_every_commit_in_the_database_file() {
+        use sea_orm::sqlx::{Connection, sqlite::SqliteConnection};
         let dir = scratch_dir("close");
         let file = dir.join("whole.db");
         let db = connect(&url(&file)).await.unwrap();
-        write(
-            &db,
-            "CREATE TABLE numbers (n INTEGER); INSERT INTO numbers (n) VALUES (1)",
-        )
-        .await;
+        write(&db, "CREATE TABLE numbers (n INTEGER)").await;
+        // Someone else's connection open on the file (a `sqlite3` shell, or
+        // the pool's last one still closing): SQLite's own checkpoint at
+        // close is skipped while any other connection is open.
+        let mut onlooker = SqliteConnection::connect(&url(&file)).await.unwrap();
+        let count = "SELECT count(*) FROM numbers";
+        sea_orm::sqlx::query(count).execute(&mut onlooker).await.unwrap();
+        write(&db, "INSERT INTO numbers (n) VALUES (1), (2)").await;
         close(&db).await;
-        // The pools' last connections may finish closing just after `close`.
-        let wal = dir.join("whole.db-wal");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while wal.exists() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let left = wal.exists();
+
+        // A copy of the `.db` file alone, as a backup would take.
+        let copy = dir.join("copy.db");
+        std::fs::copy(&file, &copy).unwrap();
+        let mut copied = SqliteConnection::connect(&url(&copy)).await.unwrap();
+        let rows: Result<i64, _> = sea_orm::sqlx::query_scalar(count).fetch_one(&mut copied).await;
+        copied.close().await.unwrap();
+        onlooker.close().await.unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(!left, "{} is still there after close", wal.display());
+        assert_eq!(rows.ok(), Some(2), "rows in a copy of the database file after close");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
