@@ -310,9 +310,10 @@ impl SqliteWriter {
                 writer.close().await.ok();
                 Self::registry().retain(|_, writer| !Arc::ptr_eq(&writer.connection, &connection));
             }
-            // Another caller is closing it: wait for that to finish.
+            // Another caller is closing it: wait for that to finish, which
+            // may take its checkpoint a busy timeout.
             None => {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                let deadline = tokio::time::Instant::now() + SQLITE_BUSY_TIMEOUT + Duration::from_secs(1);
                 while Self::registry()
                     .get(&file)
                     .is_some_and(|writer| writer.pools.is_empty())
