@@ -130,18 +130,14 @@ const CHECKPOINT_IDLE: Duration = Duration::from_millis(500);
 /// `AssignLicenses` writes some 600 pages, and every other one took 10–17 ms
 /// to commit instead of ~3.
 async fn checkpoint_wal(db: DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let checkpoint = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
     let mut last_size = None;
     let closed = db.get_sqlite_connection_pool().close_event();
     tokio::pin!(closed);
     loop {
-        // The row is (busy, pages in the WAL, pages checkpointed).
-        let pause = match db.query_one_raw(checkpoint.clone()).await {
-            Ok(row) => {
-                let size = row.and_then(|row| row.try_get_by_index::<i64>(1).ok());
-                let growing = size != last_size;
-                last_size = size;
+        let pause = match wal_checkpoint(&db, "PASSIVE").await {
+            Ok(checkpoint) => {
+                let growing = checkpoint.wal_pages != last_size;
+                last_size = checkpoint.wal_pages;
                 if growing { CHECKPOINT_BUSY } else { CHECKPOINT_IDLE }
             }
             Err(_) if db.get_sqlite_connection_pool().is_closed() => break,
@@ -156,6 +152,25 @@ async fn checkpoint_wal(db: DatabaseConnection) {
         }
     }
     SqliteWriter::let_go(&db).await;
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+struct Checkpoint {
+    /// A reader or writer kept it from finishing.
+    busy: bool,
+    wal_pages: Option<i64>,
+}
+
+async fn wal_checkpoint(db: &DatabaseConnection, mode: &str) -> Result<Checkpoint, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let pragma = Statement::from_string(DatabaseBackend::Sqlite, format!("PRAGMA wal_checkpoint({mode})"));
+    // The row is (busy, pages in the WAL, pages checkpointed).
+    let row = db.query_one_raw(pragma).await?;
+    let column = |index| row.as_ref().and_then(|row| row.try_get_by_index::<i64>(index).ok());
+    Ok(Checkpoint {
+        busy: column(0) != Some(0),
+        wal_pages: column(1),
+    })
 }
 
 /// Closes `db`. On SQLite also the file's writer, once no other pool needs it,
@@ -348,11 +363,8 @@ impl SqliteWriter {
 /// commits stay in the WAL beside the file, missing from a copy of the `.db`
 /// alone.
 async fn checkpoint_completely(writer: &DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let truncate = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(TRUNCATE)");
-    // The row is (busy, pages in the WAL, pages checkpointed).
-    match writer.query_one_raw(truncate).await {
-        Ok(Some(row)) if row.try_get_by_index::<i64>(0).is_ok_and(|busy| busy == 0) => {}
+    match wal_checkpoint(writer, "TRUNCATE").await {
+        Ok(checkpoint) if !checkpoint.busy => {}
         Ok(_) => tracing::warn!("a reader kept the SQLite WAL from being checkpointed before closing"),
         Err(error) => tracing::warn!(%error, "cannot checkpoint the SQLite WAL before closing"),
     }
