@@ -320,9 +320,11 @@ impl SqliteWriter {
         };
         match closing {
             Some(connection) => {
-                let writer = connection.lock().await.clone();
+                // Holding the turn, so no writer still queued for it can
+                // begin a transaction between the checkpoint and the close.
+                let writer = connection.lock().await;
                 checkpoint_completely(&writer).await;
-                writer.close().await.ok();
+                writer.clone().close().await.ok();
                 Self::registry().retain(|_, writer| !Arc::ptr_eq(&writer.connection, &connection));
             }
             // Another caller is closing it: wait for that to finish, which
