@@ -9,6 +9,8 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 use tonic::{Status, transport::Channel};
 
+use crate::machine::{self, CpuTicks};
+
 #[derive(Clone, Copy, Debug)]
 pub struct Load {
     pub callers: usize,
@@ -30,6 +32,8 @@ pub struct Figures {
     pub seconds: f64,
     /// Microseconds.
     pub latency: Histogram<u64>,
+    /// The share of the whole machine busy over the measured period.
+    pub machine_busy: Option<f64>,
 }
 
 impl Figures {
@@ -70,6 +74,12 @@ where
     let interval = load
         .rate
         .map(|rate| Duration::from_secs_f64(load.callers as f64 / rate));
+    let machine_busy = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from).await;
+        let from = CpuTicks::now();
+        tokio::time::sleep_until(end).await;
+        machine::busy_since(from)
+    });
     let mut callers = tokio::task::JoinSet::new();
     for caller in 0..load.callers {
         let channel = channels[caller % channels.len()].clone();
@@ -122,6 +132,7 @@ where
         first_error: None,
         seconds: load.duration.as_secs_f64(),
         latency: new_histogram(),
+        machine_busy: None,
     };
     while let Some(Ok((calls, all_ok, errors, first_error, latency))) = callers.join_next().await {
         figures.calls += calls;
@@ -130,6 +141,7 @@ where
         figures.first_error = figures.first_error.or(first_error);
         let _ = figures.latency.add(&latency);
     }
+    figures.machine_busy = machine_busy.await.ok().flatten();
     figures
 }
 

@@ -5,6 +5,7 @@
 mod dialin;
 mod echo;
 mod load;
+mod machine;
 mod report;
 mod scenarios;
 mod smtp;

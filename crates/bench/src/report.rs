@@ -21,6 +21,11 @@ fn ratio(value: f64, ceiling: f64) -> String {
     }
 }
 
+/// The share of the machine busy, as a percentage.
+fn busy(share: Option<f64>) -> String {
+    share.map_or_else(|| "–".into(), |share| format!("{:.0} %", share * 100.0))
+}
+
 fn latency_ratio(value: Duration, ceiling: Duration) -> String {
     ratio(ceiling.as_secs_f64(), value.as_secs_f64())
 }
@@ -29,20 +34,24 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
     let echo = &ceilings.echo;
     println!();
     println!(
-        "Ceilings: tonic echo {:.0} req/s (p50 {}, p99 {}, p99.9 {}; p99 at half load {}); lettre into smtp-sink {:.0} msg/s",
+        "Ceilings: tonic echo {:.0} req/s (p50 {}, p99 {}, p99.9 {}; p99 at half load {}; machine busy {} / {}); lettre into smtp-sink {:.0} msg/s",
         echo.throughput(),
         ms(echo.quantile(0.5)),
         ms(echo.quantile(0.99)),
         ms(echo.quantile(0.999)),
         ms(ceilings.echo_half.quantile(0.99)),
+        busy(echo.machine_busy),
+        busy(ceilings.echo_half.machine_busy),
         ceilings.lettre_per_second
     );
     for run in runs {
         println!();
         println!("## {}", run.backend.name());
         println!();
-        println!("| call | req/s | ÷ echo | p50 | ÷ | p99 | ÷ | p99.9 | ÷ | p99 at half load | ÷ | errors |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!(
+            "| call | req/s | ÷ echo | p50 | ÷ | p99 | ÷ | p99.9 | ÷ | p99 at half load | ÷ | machine busy (full / half load) | errors |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         let rows: [(&str, &Figures, Option<&Figures>); 4] = [
             ("GetTenantSettings", &run.get_settings, Some(&run.get_settings_half)),
             ("ResetPin, switch on", &run.reset_pin_on, Some(&run.reset_pin_on_half)),
@@ -50,14 +59,18 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
             ("AssignLicense", &run.assign_licence, None),
         ];
         for (name, figures, half) in rows {
-            let half = half.map_or(("–".to_owned(), "–".to_owned()), |half| {
-                (
-                    ms(half.quantile(0.99)),
-                    latency_ratio(half.quantile(0.99), ceilings.echo_half.quantile(0.99)),
-                )
-            });
+            let half = half.map_or(
+                ("–".to_owned(), "–".to_owned(), busy(figures.machine_busy)),
+                |half| {
+                    (
+                        ms(half.quantile(0.99)),
+                        latency_ratio(half.quantile(0.99), ceilings.echo_half.quantile(0.99)),
+                        format!("{} / {}", busy(figures.machine_busy), busy(half.machine_busy)),
+                    )
+                },
+            );
             println!(
-                "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+                "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
                 figures.throughput(),
                 ratio(figures.throughput(), echo.throughput()),
                 ms(figures.quantile(0.5)),
@@ -68,6 +81,7 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
                 latency_ratio(figures.quantile(0.999), echo.quantile(0.999)),
                 half.0,
                 half.1,
+                half.2,
                 figures.errors,
                 figures
                     .first_error
@@ -77,26 +91,28 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
             );
         }
         println!();
-        println!("| onboarding | users | seconds | emails/s | ÷ lettre | CPU s / 1,000 emails |");
-        println!("|---|---|---|---|---|---|");
+        println!("| onboarding | users | seconds | emails/s | ÷ lettre | CPU s / 1,000 emails | machine busy |");
+        println!("|---|---|---|---|---|---|---|");
         let onboarding_rows: [(&str, &Onboarding); 2] = [
             ("AssignLicenses (1,000 a call)", &run.onboarding_batch),
             ("AssignLicense (single calls)", &run.onboarding_single),
         ];
         for (name, onboarding) in onboarding_rows {
             println!(
-                "| {name} | {} | {:.1} | {:.0} | {} | {:.2} |",
+                "| {name} | {} | {:.1} | {:.0} | {} | {:.2} | {} |",
                 onboarding.users,
                 onboarding.seconds,
                 onboarding.emails_per_second(),
                 ratio(onboarding.emails_per_second(), ceilings.lettre_per_second),
-                onboarding.cpu_per_thousand()
+                onboarding.cpu_per_thousand(),
+                busy(onboarding.machine_busy)
             );
         }
         println!();
         println!(
-            "Suppressed path (switch off, AssignLicenses): {:.0} events/s recorded",
-            run.suppressed_per_second
+            "Suppressed path (switch off, AssignLicenses): {:.0} events/s recorded (machine busy {})",
+            run.suppressed_per_second,
+            busy(run.suppressed_machine_busy)
         );
         println!(
             "RSS: settings {:.0} MB idle, {:.0} MB peak; notifier {:.0} MB idle, {:.0} MB peak",

@@ -10,6 +10,7 @@ use crate::{
     dialin::{Backend, Dialin, Usage},
     echo,
     load::{self, Figures, Load},
+    machine::{self, CpuTicks},
     smtp::{self, SmtpSink},
 };
 
@@ -54,6 +55,8 @@ pub struct Onboarding {
     pub seconds: f64,
     /// Both services' CPU seconds over the run.
     pub cpu_seconds: f64,
+    /// The share of the whole machine busy over the run.
+    pub machine_busy: Option<f64>,
 }
 
 impl Onboarding {
@@ -79,6 +82,8 @@ pub struct DialinFigures {
     pub onboarding_batch: Onboarding,
     pub onboarding_single: Onboarding,
     pub suppressed_per_second: f64,
+    /// The share of the whole machine busy over the suppressed path.
+    pub suppressed_machine_busy: Option<f64>,
 }
 
 pub async fn ceilings(plan: &Plan, sink: &SmtpSink) -> Result<Ceilings, String> {
@@ -178,6 +183,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
     // Bulk onboarding, switch on: from the first call to the last email accepted by the sink.
     eprintln!("  onboarding by AssignLicenses …");
     let before = cpu(dialin);
+    let machine_before = CpuTicks::now();
     let started = Instant::now();
     let sent_before = dialin.emails("SENT").await?;
     licence_batches(&channels, "batch", "user", plan.users, 2).await?;
@@ -188,9 +194,11 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
         users: plan.users,
         seconds: started.elapsed().as_secs_f64(),
         cpu_seconds: cpu(dialin) - before,
+        machine_busy: machine::busy_since(machine_before),
     };
 
     let before = cpu(dialin);
+    let machine_before = CpuTicks::now();
     let started = Instant::now();
     let sent_before = dialin.emails("SENT").await?;
     eprintln!("  onboarding by single AssignLicense calls …");
@@ -202,6 +210,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
         users: plan.users,
         seconds: started.elapsed().as_secs_f64(),
         cpu_seconds: cpu(dialin) - before,
+        machine_busy: machine::busy_since(machine_before),
     };
     let peak = dialin.usage();
 
@@ -209,6 +218,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
     eprintln!("  the suppressed path …");
     set_switch(&mut client, "quiet", false).await?;
     let suppressed_before = dialin.emails("SUPPRESSED").await?;
+    let machine_before = CpuTicks::now();
     let started = Instant::now();
     licence_batches(&channels, "quiet", "user", plan.users, 2).await?;
     dialin
@@ -219,6 +229,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
         )
         .await?;
     let suppressed_per_second = plan.users as f64 / started.elapsed().as_secs_f64();
+    let suppressed_machine_busy = machine::busy_since(machine_before);
 
     Ok(DialinFigures {
         backend,
@@ -233,6 +244,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
         onboarding_batch,
         onboarding_single,
         suppressed_per_second,
+        suppressed_machine_busy,
     })
 }
 
