@@ -15,7 +15,7 @@ use tokio::{
     time::Instant,
 };
 
-use crate::smtp::free_addr;
+use crate::{machine::Usage, smtp::free_addr};
 
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 
@@ -41,14 +41,6 @@ pub struct Dialin {
     notifier_metrics: SocketAddr,
     dir: PathBuf,
     postgres_databases: Vec<String>,
-}
-
-/// A process's memory and CPU, from `/proc`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Usage {
-    pub rss_mb: f64,
-    pub peak_rss_mb: f64,
-    pub cpu_seconds: f64,
 }
 
 impl Dialin {
@@ -129,7 +121,7 @@ impl Dialin {
 
     /// (settings, notifier)
     pub fn usage(&self) -> (Usage, Usage) {
-        (usage(&self.settings), usage(&self.notifier))
+        (Usage::of(&self.settings), Usage::of(&self.notifier))
     }
 
     /// How many emails the notifier has decided, by outcome (`SENT`, `SUPPRESSED`, …).
@@ -231,38 +223,4 @@ async fn scrape(addr: SocketAddr) -> Result<String, String> {
         .await
         .map_err(|error| error.to_string())?;
     Ok(response)
-}
-
-/// Linux accounts CPU time in ticks of 1/100 s (USER_HZ).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn usage(process: &Child) -> Usage {
-    let Some(pid) = process.id() else {
-        return Usage::default();
-    };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |field: &str| {
-        status
-            .lines()
-            .find(|line| line.starts_with(field))
-            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let ticks: f64 = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse::<f64>().ok())
-                .sum()
-        })
-        .unwrap_or(0.0);
-    Usage {
-        rss_mb: kb("VmRSS:") / 1024.0,
-        peak_rss_mb: kb("VmHWM:") / 1024.0,
-        cpu_seconds: ticks / TICKS_PER_SECOND,
-    }
 }

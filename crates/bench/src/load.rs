@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 use tonic::{Status, transport::Channel};
 
-use crate::machine::{self, CpuTicks};
+use crate::machine::{self, Busy, CpuTicks};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Load {
@@ -33,7 +33,7 @@ pub struct Figures {
     /// Microseconds.
     pub latency: Histogram<u64>,
     /// The share of the whole machine busy over the measured period.
-    pub machine_busy: Option<f64>,
+    pub machine_busy: Option<Busy>,
 }
 
 impl Figures {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::{
     load::Figures,
+    machine::Busy,
     scenarios::{Ceilings, DialinFigures, Onboarding},
 };
 
@@ -21,9 +22,16 @@ fn ratio(value: f64, ceiling: f64) -> String {
     }
 }
 
-/// The share of the machine busy, as a percentage.
-fn busy(share: Option<f64>) -> String {
-    share.map_or_else(|| "–".into(), |share| format!("{:.0} %", share * 100.0))
+/// How busy the machine was, and how much of it the hypervisor took.
+fn busy(busy: Option<Busy>) -> String {
+    busy.map_or_else(
+        || "–".into(),
+        |busy| format!("{} ({} stolen)", percent(busy.share), percent(busy.stolen)),
+    )
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
 }
 
 fn latency_ratio(value: Duration, ceiling: Duration) -> String {
@@ -34,7 +42,7 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
     let echo = &ceilings.echo;
     println!();
     println!(
-        "Ceilings: tonic echo {:.0} req/s (p50 {}, p99 {}, p99.9 {}; p99 at half load {}; machine busy {} / {}); lettre into smtp-sink {:.0} msg/s",
+        "Ceilings: tonic echo {:.0} req/s (p50 {}, p99 {}, p99.9 {}; p99 at half load {}; machine busy {} / {}); lettre into smtp-sink {:.0} msg/s (machine busy {}, smtp-sink {} of a core)",
         echo.throughput(),
         ms(echo.quantile(0.5)),
         ms(echo.quantile(0.99)),
@@ -42,7 +50,9 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
         ms(ceilings.echo_half.quantile(0.99)),
         busy(echo.machine_busy),
         busy(ceilings.echo_half.machine_busy),
-        ceilings.lettre_per_second
+        ceilings.lettre_per_second,
+        busy(ceilings.lettre_spent.machine_busy),
+        percent(ceilings.lettre_spent.sink_busy)
     );
     for run in runs {
         println!();
@@ -91,21 +101,24 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
             );
         }
         println!();
-        println!("| onboarding | users | seconds | emails/s | ÷ lettre | CPU s / 1,000 emails | machine busy |");
-        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| onboarding | users | seconds | emails/s | ÷ lettre | CPU s / 1,000 emails | machine busy | smtp-sink (of a core) |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
         let onboarding_rows: [(&str, &Onboarding); 2] = [
             ("AssignLicenses (1,000 a call)", &run.onboarding_batch),
             ("AssignLicense (single calls)", &run.onboarding_single),
         ];
         for (name, onboarding) in onboarding_rows {
             println!(
-                "| {name} | {} | {:.1} | {:.0} | {} | {:.2} | {} |",
+                "| {name} | {} | {:.1} | {:.0} | {} | {:.2} | {} | {} |",
                 onboarding.users,
                 onboarding.seconds,
                 onboarding.emails_per_second(),
                 ratio(onboarding.emails_per_second(), ceilings.lettre_per_second),
                 onboarding.cpu_per_thousand(),
-                busy(onboarding.machine_busy)
+                busy(onboarding.spent.machine_busy),
+                percent(onboarding.spent.sink_busy)
             );
         }
         println!();

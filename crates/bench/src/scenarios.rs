@@ -7,10 +7,10 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::{
-    dialin::{Backend, Dialin, Usage},
+    dialin::{Backend, Dialin},
     echo,
     load::{self, Figures, Load},
-    machine::{self, CpuTicks},
+    machine::{self, Busy, CpuTicks, Usage},
     smtp::{self, SmtpSink},
 };
 
@@ -48,6 +48,45 @@ pub struct Ceilings {
     pub echo: Figures,
     pub echo_half: Figures,
     pub lettre_per_second: f64,
+    pub lettre_spent: Spent,
+}
+
+/// What the machine and the sink spent over one measured stretch.
+pub struct Spent {
+    /// The share of the whole machine busy.
+    pub machine_busy: Option<Busy>,
+    /// The sink's CPU time as a share of one core.
+    pub sink_busy: f64,
+}
+
+/// Watches the machine and the sink from the start of a stretch.
+struct Stretch<'a> {
+    sink: &'a SmtpSink,
+    started: Instant,
+    machine: Option<CpuTicks>,
+    sink_cpu_seconds: f64,
+}
+
+impl<'a> Stretch<'a> {
+    fn start(sink: &'a SmtpSink) -> Self {
+        Self {
+            sink,
+            started: Instant::now(),
+            machine: CpuTicks::now(),
+            sink_cpu_seconds: sink.cpu_seconds(),
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn spent(&self) -> Spent {
+        Spent {
+            machine_busy: machine::busy_since(self.machine),
+            sink_busy: (self.sink.cpu_seconds() - self.sink_cpu_seconds) / self.seconds(),
+        }
+    }
 }
 
 pub struct Onboarding {
@@ -55,8 +94,7 @@ pub struct Onboarding {
     pub seconds: f64,
     /// Both services' CPU seconds over the run.
     pub cpu_seconds: f64,
-    /// The share of the whole machine busy over the run.
-    pub machine_busy: Option<f64>,
+    pub spent: Spent,
 }
 
 impl Onboarding {
@@ -83,7 +121,7 @@ pub struct DialinFigures {
     pub onboarding_single: Onboarding,
     pub suppressed_per_second: f64,
     /// The share of the whole machine busy over the suppressed path.
-    pub suppressed_machine_busy: Option<f64>,
+    pub suppressed_machine_busy: Option<Busy>,
 }
 
 pub async fn ceilings(plan: &Plan, sink: &SmtpSink) -> Result<Ceilings, String> {
@@ -101,11 +139,13 @@ pub async fn ceilings(plan: &Plan, sink: &SmtpSink) -> Result<Ceilings, String> 
     };
     let echo = load::run(plan.load(), &channels, echo_call).await;
     let echo_half = load::run(plan.half_of(&echo), &channels, echo_call).await;
+    let stretch = Stretch::start(sink);
     let lettre_per_second = smtp::lettre_ceiling(sink.addr, plan.smtp_connections, plan.users.min(50_000)).await?;
     Ok(Ceilings {
         echo,
         echo_half,
         lettre_per_second,
+        lettre_spent: stretch.spent(),
     })
 }
 
@@ -115,12 +155,12 @@ const POOL: usize = 1000;
 
 pub async fn dialin(plan: &Plan, backend: Backend, sink: &SmtpSink) -> Result<DialinFigures, String> {
     let dialin = Dialin::start(backend, sink.addr, plan.smtp_connections).await?;
-    let outcome = measure(plan, backend, &dialin).await;
+    let outcome = measure(plan, backend, &dialin, sink).await;
     dialin.stop().await;
     outcome
 }
 
-async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<DialinFigures, String> {
+async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink) -> Result<DialinFigures, String> {
     let channels = load::connect(dialin.settings_addr, plan.connections)
         .await
         .map_err(|error| error.to_string())?;
@@ -183,8 +223,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
     // Bulk onboarding, switch on: from the first call to the last email accepted by the sink.
     eprintln!("  onboarding by AssignLicenses …");
     let before = cpu(dialin);
-    let machine_before = CpuTicks::now();
-    let started = Instant::now();
+    let stretch = Stretch::start(sink);
     let sent_before = dialin.emails("SENT").await?;
     licence_batches(&channels, "batch", "user", plan.users, 2).await?;
     dialin
@@ -192,14 +231,13 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
         .await?;
     let onboarding_batch = Onboarding {
         users: plan.users,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: stretch.seconds(),
         cpu_seconds: cpu(dialin) - before,
-        machine_busy: machine::busy_since(machine_before),
+        spent: stretch.spent(),
     };
 
     let before = cpu(dialin);
-    let machine_before = CpuTicks::now();
-    let started = Instant::now();
+    let stretch = Stretch::start(sink);
     let sent_before = dialin.emails("SENT").await?;
     eprintln!("  onboarding by single AssignLicense calls …");
     licence_singly(&channels, "single", plan.users, plan.callers).await?;
@@ -208,9 +246,9 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
         .await?;
     let onboarding_single = Onboarding {
         users: plan.users,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: stretch.seconds(),
         cpu_seconds: cpu(dialin) - before,
-        machine_busy: machine::busy_since(machine_before),
+        spent: stretch.spent(),
     };
     let peak = dialin.usage();
 
@@ -218,8 +256,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
     eprintln!("  the suppressed path …");
     set_switch(&mut client, "quiet", false).await?;
     let suppressed_before = dialin.emails("SUPPRESSED").await?;
-    let machine_before = CpuTicks::now();
-    let started = Instant::now();
+    let stretch = Stretch::start(sink);
     licence_batches(&channels, "quiet", "user", plan.users, 2).await?;
     dialin
         .wait_for_emails(
@@ -228,8 +265,8 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin) -> Result<Diali
             plan.email_deadline,
         )
         .await?;
-    let suppressed_per_second = plan.users as f64 / started.elapsed().as_secs_f64();
-    let suppressed_machine_busy = machine::busy_since(machine_before);
+    let suppressed_per_second = plan.users as f64 / stretch.seconds();
+    let suppressed_machine_busy = stretch.spent().machine_busy;
 
     Ok(DialinFigures {
         backend,

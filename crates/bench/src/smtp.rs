@@ -11,11 +11,13 @@ use lettre::{
 };
 use tokio::{net::TcpStream, process::Child, time::Instant};
 
+use crate::machine::Usage;
+
 const SMTP_SINK: &str = "/usr/sbin/smtp-sink";
 
 pub struct SmtpSink {
     pub addr: SocketAddr,
-    _process: Child,
+    process: Child,
 }
 
 impl SmtpSink {
@@ -42,10 +44,13 @@ impl SmtpSink {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(Self {
-            addr,
-            _process: process,
-        })
+        Ok(Self { addr, process })
+    }
+
+    /// The CPU time the sink has used so far: it is one single-threaded
+    /// process, so a sink near a whole core is what limits a run.
+    pub fn cpu_seconds(&self) -> f64 {
+        Usage::of(&self.process).cpu_seconds
     }
 }
 
