@@ -32,7 +32,7 @@ pub struct Figures {
     pub seconds: f64,
     /// Microseconds.
     pub latency: Histogram<u64>,
-    /// The share of the whole machine busy over the measured period.
+    /// How busy the whole machine was over the measured period.
     pub machine_busy: Option<Busy>,
 }
 

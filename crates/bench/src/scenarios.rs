@@ -53,7 +53,7 @@ pub struct Ceilings {
 
 /// What the machine and the sink spent over one measured stretch.
 pub struct Spent {
-    /// The share of the whole machine busy.
+    /// How busy the whole machine was.
     pub machine_busy: Option<Busy>,
     /// The sink's CPU time as a share of one core.
     pub sink_busy: f64,
@@ -120,7 +120,7 @@ pub struct DialinFigures {
     pub onboarding_batch: Onboarding,
     pub onboarding_single: Onboarding,
     pub suppressed_per_second: f64,
-    /// The share of the whole machine busy over the suppressed path.
+    /// How busy the whole machine was over the suppressed path.
     pub suppressed_machine_busy: Option<Busy>,
 }
 
