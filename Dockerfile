@@ -13,8 +13,6 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=plan /src/recipe.json recipe.json
-# cargo-chef leaves [patch] path crates out of its recipe: cook needs them whole.
-COPY vendor vendor
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin dialin-settings --bin dialin-notifier

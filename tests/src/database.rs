@@ -58,9 +58,7 @@ impl TestDatabase {
     pub async fn everything_stored(&self) -> Vec<u8> {
         match self.backend {
             Backend::Sqlite => {
-                let path = dialin_common::database::sqlite_path(&self.url)
-                    .expect("a SQLite URL")
-                    .to_owned();
+                let path = dialin_store::sqlite_path(&self.url).expect("a SQLite URL").to_owned();
                 ["", "-wal", "-shm"]
                     .iter()
                     .filter_map(|suffix| std::fs::read(format!("{path}{suffix}")).ok())

@@ -66,7 +66,7 @@ impl From<Error> for Status {
                 tracing::warn!(%message, "dependency unavailable");
                 Status::unavailable(message)
             }
-            Error::Database(error) if crate::database::is_unavailable(&error) => {
+            Error::Database(error) if dialin_store::is_unavailable(&error) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the service's database is unreachable; retry shortly")
             }
@@ -83,6 +83,6 @@ impl From<Error> for Status {
 }
 
 /// Turns a validation message into INVALID_ARGUMENT.
-pub fn check(result: crate::validate::Check) -> Result<()> {
+pub fn check(result: dialin_domain::validate::Check) -> Result<()> {
     result.map_err(Error::InvalidArgument)
 }

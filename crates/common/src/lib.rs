@@ -1,20 +1,14 @@
-//! What both dialin services share: telemetry, shutdown, the gRPC server frame
-//! (health, reflection, bounded drain), database connection and id helpers.
+//! The server runtime both dialin services share: the gRPC server frame
+//! (health, reflection, bounded drain), shutdown, TLS, telemetry, and the
+//! request paths' error type.
 
-pub mod database;
 pub mod duration;
 pub mod error;
-pub mod ids;
-pub mod keyfile;
-pub mod schema;
-pub mod sealed;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod telemetry_metrics;
-pub mod time;
 pub mod tls;
-pub mod validate;
 
 /// Installs ring as the process's rustls crypto provider, so that tonic, sqlx
 /// and lettre all agree on one. Harmless when called twice.

@@ -59,7 +59,9 @@ pub async fn sample_backlog(
     let count: i64 = row.try_get_by_index(0).unwrap_or(0);
     let oldest: Option<i64> = row.try_get_by_index(1).ok().flatten();
     metrics::gauge!(count_gauge).set(count as f64);
-    let age = oldest.map_or(0.0, |oldest| (crate::time::now_millis() - oldest) as f64 / 1000.0);
+    let age = oldest.map_or(0.0, |oldest| {
+        (dialin_domain::time::now_millis() - oldest) as f64 / 1000.0
+    });
     metrics::gauge!(age_gauge).set(age);
 }
 

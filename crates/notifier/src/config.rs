@@ -3,8 +3,9 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use dialin_common::{duration::parse as parse_duration, schema::Command, tls::TlsArgs};
+use dialin_common::{duration::parse as parse_duration, tls::TlsArgs};
 use dialin_proto::notifier::v1::EmailKind;
+use dialin_store::schema::Command;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -125,7 +126,7 @@ fn parse_kind(text: &str) -> Result<EmailKind, String> {
 }
 
 fn parse_locale(text: &str) -> Result<String, String> {
-    dialin_common::validate::locale("--locale", text).map(|()| text.to_owned())
+    dialin_domain::validate::locale("--locale", text).map(|()| text.to_owned())
 }
 
 impl Config {

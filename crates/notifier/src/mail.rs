@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use dialin_common::time::now_millis;
+use dialin_domain::time::now_millis;
 use lettre::{
     Message,
     message::{
@@ -458,7 +458,7 @@ mod tests {
         /// yields one well-formed message: one To, no injected header.
         #[test]
         fn odd_names_cannot_inject_headers(name in "\\PC{1,60}") {
-            proptest::prop_assume!(dialin_common::validate::display_name("n", &name).is_ok());
+            proptest::prop_assume!(dialin_domain::validate::display_name("n", &name).is_ok());
             let letter = crate::email::Letter {
                 recipient_name: name.clone(),
                 sender_name: Some(name.clone()),

@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dialin_common::schema::Command;
 use dialin_notifier::{
     config::{Config, NotifierCommand},
     preview,
     startup::{self, Application},
 };
+use dialin_store::schema::Command;
 
 #[tokio::main]
 async fn main() -> ExitCode {

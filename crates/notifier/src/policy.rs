@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use dialin_common::time::now_millis;
+use dialin_domain::time::now_millis;
 use dialin_proto::notifier::v1::{self as pb, DeliveryStatus};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -39,18 +39,26 @@ pub async fn current(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<ten
 /// deciding a batch of events.
 pub struct Versions(HashMap<String, Vec<tenant_policy::Model>>);
 
+/// Versions in ascending order, per tenant.
+impl FromIterator<tenant_policy::Model> for Versions {
+    fn from_iter<I: IntoIterator<Item = tenant_policy::Model>>(policies: I) -> Self {
+        let mut by_tenant: HashMap<String, Vec<tenant_policy::Model>> = HashMap::new();
+        for policy in policies {
+            by_tenant.entry(policy.tenant_id.clone()).or_default().push(policy);
+        }
+        Self(by_tenant)
+    }
+}
+
 impl Versions {
     pub async fn of(conn: &impl ConnectionTrait, tenants: Vec<&str>) -> Result<Self, DbErr> {
-        let mut by_tenant: HashMap<String, Vec<tenant_policy::Model>> = HashMap::new();
-        for policy in tenant_policy::Entity::find()
+        Ok(tenant_policy::Entity::find()
             .filter(tenant_policy::Column::TenantId.is_in(tenants))
             .order_by_asc(tenant_policy::Column::Version)
             .all(conn)
             .await?
-        {
-            by_tenant.entry(policy.tenant_id.clone()).or_default().push(policy);
-        }
-        Ok(Self(by_tenant))
+            .into_iter()
+            .collect())
     }
 
     /// The newest version held.

@@ -1,12 +1,13 @@
 //! The `NotifierService` gRPC surface.
 
+use dialin_store::Store;
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::{database::begin_write, sealed::PayloadCipher, time::to_timestamp, validate};
+use dialin_domain::{sealed::PayloadCipher, time::to_timestamp, validate};
 use dialin_proto::notifier::v1::{
     self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService,
 };
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
@@ -25,7 +26,7 @@ const MAX_PAGE_SIZE: u32 = 1000;
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct NotifierApi {
-    db: DatabaseConnection,
+    db: Store,
     /// Seals the content of pending emails (it may hold a PIN).
     cipher: PayloadCipher,
     /// Wakes the delivery worker when a pending delivery is recorded.
@@ -35,12 +36,7 @@ pub struct NotifierApi {
 }
 
 impl NotifierApi {
-    pub fn new(
-        db: DatabaseConnection,
-        cipher: PayloadCipher,
-        worker_wake: Arc<Notify>,
-        fence_timeout: Duration,
-    ) -> Self {
+    pub fn new(db: Store, cipher: PayloadCipher, worker_wake: Arc<Notify>, fence_timeout: Duration) -> Self {
         Self {
             db,
             cipher,
@@ -67,11 +63,9 @@ impl NotifierApi {
         if !request.default_locale.is_empty() {
             check(validate::locale("default_locale", &request.default_locale))?;
         }
-        let txn = begin_write(&self.db).await?;
-        let held = policy::put(&*txn, &request).await?;
-        txn.commit().await?;
+        let held = self.db.write(async |txn| policy::put(txn, &request).await).await?;
         if !held.automatically_send_emails_to_users {
-            policy::await_sends_in_flight(&self.db, &held.tenant_id, self.fence_timeout).await?;
+            policy::await_sends_in_flight(self.db.reader(), &held.tenant_id, self.fence_timeout).await?;
         }
         if held.version.unsigned_abs() > request.version {
             tracing::debug!(
@@ -157,7 +151,7 @@ impl NotifierApi {
         let policy = match &request.tenant_id {
             Some(tenant_id) => {
                 check(validate::id("tenant_id", tenant_id))?;
-                policy::current(&self.db, tenant_id).await?
+                policy::current(self.db.reader(), tenant_id).await?
             }
             None => policy::default_policy(""),
         };
@@ -177,7 +171,7 @@ impl NotifierApi {
     async fn get_delivery(self, request: pb::GetDeliveryRequest) -> Result<pb::Delivery> {
         check(validate::id("delivery_id", &request.delivery_id))?;
         delivery::Entity::find_by_id(&request.delivery_id)
-            .one(&self.db)
+            .one(self.db.reader())
             .await?
             .map(delivery_to_pb)
             .ok_or_else(|| {
@@ -224,7 +218,7 @@ impl NotifierApi {
                     ),
             );
         }
-        let mut deliveries = query.all(&self.db).await?;
+        let mut deliveries = query.all(self.db.reader()).await?;
         let next_page_token = if deliveries.len() > page_size as usize {
             deliveries.truncate(page_size as usize);
             deliveries

@@ -1,18 +1,19 @@
 //! Builds the notifier from its configuration and runs it until shutdown.
 
+use dialin_store::Store;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use dialin_common::{
-    database,
-    keyfile::{self, KeyFileError},
-    schema::{self, SchemaError},
-    sealed::PayloadCipher,
     server::{self, ServeOptions},
     telemetry_metrics,
     tls::{TlsError, TlsFiles},
 };
+use dialin_domain::{
+    keyfile::{self, KeyFileError},
+    sealed::PayloadCipher,
+};
 use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
-use sea_orm::DatabaseConnection;
+use dialin_store::schema::{self, SchemaError};
 use tokio::{net::TcpListener, sync::Notify};
 use tonic::service::Routes;
 
@@ -37,7 +38,7 @@ pub enum StartupError {
     #[error(transparent)]
     Mail(#[from] MailConfigError),
     #[error(transparent)]
-    Database(#[from] database::ConnectError),
+    Database(#[from] dialin_store::ConnectError),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
     #[error(transparent)]
@@ -60,14 +61,14 @@ pub struct Application {
     api: NotifierApi,
     worker: Arc<DeliveryWorker>,
     drain_timeout: Duration,
-    db: DatabaseConnection,
+    db: Store,
 }
 
 /// `dialin-notifier migrate`: brings the schema up to date and returns.
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    let db = database::connect(&config.database_url).await?;
+    let db = Store::connect(&config.database_url).await?;
     schema::migrate::<Migrator>(&db).await?;
-    database::close(&db).await;
+    db.close().await;
     tracing::info!("database schema is current");
     Ok(())
 }
@@ -84,7 +85,7 @@ impl Application {
             usize::from(config.smtp_connections),
             config.smtp_timeout,
         )?;
-        let db = database::connect(&config.database_url).await?;
+        let db = Store::connect(&config.database_url).await?;
         schema::prepare::<Migrator>(&db, "dialin-notifier", config.migrate_on_start).await?;
         let cipher = PayloadCipher::load(
             config.payload_key_file.as_deref(),
@@ -98,7 +99,7 @@ impl Application {
                 let db = db.clone();
                 async move {
                     telemetry_metrics::sample_backlog(
-                        &db,
+                        db.reader(),
                         "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'PENDING'",
                         "dialin_deliveries_pending",
                         "dialin_oldest_pending_delivery_age_seconds",
@@ -161,7 +162,7 @@ impl Application {
                 tls: self.tls.map(|tls| tls.server(true)),
                 max_concurrent_calls: MAX_CONCURRENT_CALLS,
                 call_timeout: CALL_TIMEOUT,
-                database: self.db.clone(),
+                database: self.db.reader().clone(),
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
@@ -171,7 +172,7 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
-        database::close(&self.db).await;
+        self.db.close().await;
         tracing::info!("notifier service stopped");
         Ok(served?)
     }

@@ -9,8 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dialin_common::database::{placeholder, values_rows};
 use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind, Trigger};
+use dialin_store::sql::{placeholder, values_rows};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 
 /// Which email this is, for supersession.

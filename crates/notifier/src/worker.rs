@@ -8,15 +8,15 @@
 //! that finish together are written together (all the sent ones with one
 //! statement).
 
+use dialin_store::{Store, sql::SKIP_LOCKED};
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::{database::begin_write, time::now_millis};
+use dialin_domain::time::now_millis;
 use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger};
 use lettre::message::Mailbox;
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable,
-    QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter,
     sea_query::{self, Expr},
 };
 use secrecy::SecretString;
@@ -25,7 +25,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use dialin_common::sealed::{PayloadCipher, SealedPayload};
+use dialin_domain::sealed::{PayloadCipher, SealedPayload};
 
 use crate::{
     email::{self, Details, Language, Letter},
@@ -64,7 +64,7 @@ impl RetryPolicy {
 }
 
 pub struct DeliveryWorker {
-    pub db: DatabaseConnection,
+    pub db: Store,
     /// Opens the sealed content of pending emails.
     pub cipher: PayloadCipher,
     pub mailer: Mailer,
@@ -198,39 +198,26 @@ impl DeliveryWorker {
         let now = now_millis();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(8);
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            // Replicas skip each other's locked rows instead of queueing on them.
-            DatabaseBackend::Postgres => {
-                "UPDATE deliveries SET lease_until = $1 WHERE delivery_id IN (
-                    SELECT delivery_id FROM deliveries
-                    WHERE status = 'PENDING' AND next_attempt_at BETWEEN $4 AND $2 AND lease_until <= $2
-                    ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 RETURNING "
-            }
-            // SQLite has one writer at a time: the UPDATE alone is the claim.
-            _ => {
-                "UPDATE deliveries SET lease_until = ?1 WHERE delivery_id IN (
-                    SELECT delivery_id FROM deliveries
-                    WHERE status = 'PENDING' AND next_attempt_at BETWEEN ?4 AND ?2 AND lease_until <= ?2
-                    ORDER BY next_attempt_at LIMIT ?3)
-                 RETURNING "
-            }
-        };
         // Columns by name: sqlx's SQLite driver misreads `RETURNING *` once a
         // migration has added a column (it indexes past the row).
         let columns: Vec<&str> = delivery::Column::iter().map(|column| column.as_str()).collect();
-        let sql = format!("{sql}{}", columns.join(", "));
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql,
+        let statement = self.db.statement(
+            &format!(
+                "UPDATE deliveries SET lease_until = $1 WHERE delivery_id IN (
+                    SELECT delivery_id FROM deliveries
+                    WHERE status = 'PENDING' AND next_attempt_at BETWEEN $4 AND $2 AND lease_until <= $2
+                    ORDER BY next_attempt_at LIMIT $3 {SKIP_LOCKED})
+                 RETURNING {}",
+                columns.join(", ")
+            ),
             [lease_until.into(), now.into(), limit.into(), from.into()],
         );
         // A transaction for one statement, to queue for SQLite's write lock
-        // with the other writers instead of polling for it (`begin_write`).
-        let txn = begin_write(&self.db).await?;
-        let mut claimed = delivery::Entity::find().from_raw_sql(statement).all(&*txn).await?;
-        txn.commit().await?;
+        // with the other writers instead of polling for it.
+        let mut claimed = self
+            .db
+            .write(async |txn| delivery::Entity::find().from_raw_sql(statement).all(txn).await)
+            .await?;
         if from_the_beginning {
             start.from_the_beginning_at = tokio::time::Instant::now() + IDLE_POLL;
         }
@@ -244,7 +231,7 @@ impl DeliveryWorker {
     /// Reads what the sends of `claimed` are checked against.
     async fn checks(&self, claimed: &[delivery::Model]) -> Result<Checks, DbErr> {
         let policies = policy::Versions::of(
-            &self.db,
+            self.db.reader(),
             claimed.iter().map(|delivery| delivery.tenant_id.as_str()).collect(),
         )
         .await?;
@@ -259,7 +246,7 @@ impl DeliveryWorker {
                 )
             })
             .collect();
-        let history = supersede::history_of(&self.db, &automatic).await?;
+        let history = supersede::history_of(self.db.reader(), &automatic).await?;
         Ok(Checks { policies, history })
     }
 
@@ -380,23 +367,21 @@ impl DeliveryWorker {
     /// failed write leaves the claims to expire, and the deliveries are tried again.
     async fn record_all(&self, finished: Vec<(delivery::Model, Outcome)>) {
         let emails = finished.len();
-        let decided = async {
-            let txn = begin_write(&self.db).await?;
+        let decided = self.db.write(async |txn| {
             let (sent, others): (Vec<_>, Vec<_>) = finished
                 .into_iter()
                 .partition(|(_, outcome)| matches!(outcome, Outcome::Sent));
             let sent: Vec<delivery::Model> = sent.into_iter().map(|(delivery, _)| delivery).collect();
-            self.record_sent(&*txn, &sent).await?;
+            self.record_sent(txn, &sent).await?;
             let mut decided: Vec<_> = sent
                 .into_iter()
                 .map(|delivery| (DeliveryStatus::Sent, delivery))
                 .collect();
             for (delivery, outcome) in others {
-                decided.push((self.record(&*txn, &delivery, outcome).await?, delivery));
+                decided.push((self.record(txn, &delivery, outcome).await?, delivery));
             }
-            txn.commit().await?;
             Ok::<_, DbErr>(decided)
-        };
+        });
         match decided.await {
             Ok(decided) => {
                 for (status, delivery) in decided.iter().filter(|(status, _)| *status != DeliveryStatus::Pending) {
@@ -557,15 +542,20 @@ mod tests {
     #[tokio::test]
     async fn a_claim_starts_where_the_last_one_did_and_from_the_beginning_once_a_second() {
         let dir = std::env::temp_dir().join(format!("dialin-claim-{}", rand::random::<u64>()));
-        let db = dialin_common::database::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
+        let db = Store::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
             .await
             .unwrap();
-        dialin_common::schema::migrate::<crate::migration::Migrator>(&db)
+        dialin_store::schema::migrate::<crate::migration::Migrator>(&db)
             .await
             .unwrap();
-        for (id, next_attempt_at) in [("a", 100), ("b", 200), ("c", 300), ("d", 400)] {
-            pending(id, next_attempt_at).insert(&db).await.unwrap();
-        }
+        db.write(async |txn| {
+            for (id, next_attempt_at) in [("a", 100), ("b", 200), ("c", 300), ("d", 400)] {
+                pending(id, next_attempt_at).insert(txn).await?;
+            }
+            Ok::<_, DbErr>(())
+        })
+        .await
+        .unwrap();
         let worker = DeliveryWorker {
             db: db.clone(),
             cipher: PayloadCipher::from_keys(&[[7; 32]]),
@@ -586,18 +576,21 @@ mod tests {
         assert_eq!(ids(worker.claim(2, &mut start).await.unwrap()), ["a", "b"]);
         assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["c"]);
         // a's lease runs out (its sender died): a lies behind where claims start now.
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
-            .filter(delivery::Column::DeliveryId.eq("a"))
-            .exec(&db)
-            .await
-            .unwrap();
+        db.write(async |txn| {
+            delivery::Entity::update_many()
+                .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
+                .filter(delivery::Column::DeliveryId.eq("a"))
+                .exec(txn)
+                .await
+        })
+        .await
+        .unwrap();
         assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["d"]);
         assert!(worker.claim(1, &mut start).await.unwrap().is_empty());
         // A second later a claim starts from the beginning, and takes it.
         start.from_the_beginning_at = tokio::time::Instant::now();
         assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["a"]);
-        db.close().await.unwrap();
+        db.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,7 +3,8 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use dialin_common::{duration::parse as parse_duration, schema::Command, tls::TlsArgs};
+use dialin_common::{duration::parse as parse_duration, tls::TlsArgs};
+use dialin_store::schema::Command;
 
 #[derive(Debug, Clone, Parser)]
 #[command(

@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dialin_common::schema::Command;
 use dialin_settings::{
     config::Config,
     startup::{self, Application},
 };
+use dialin_store::schema::Command;
 
 #[tokio::main]
 async fn main() -> ExitCode {

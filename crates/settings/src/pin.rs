@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use dialin_common::keyfile::{self, KeyFileError};
+use dialin_domain::keyfile::{self, KeyFileError};
 
 use hmac::{Hmac, Mac};
 use rand::Rng;

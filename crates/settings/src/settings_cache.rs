@@ -13,6 +13,7 @@
 //! `GetTenantSettings` reads from here: every change reads the row in its own
 //! transaction.
 
+use dialin_store::Store;
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
@@ -21,7 +22,7 @@ use std::{
 
 use dialin_proto::settings::v1 as pb;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement,
+    ConnectionTrait, DatabaseBackend, DbErr, Statement,
     sqlx::{self, postgres::PgListener},
 };
 use tokio::sync::watch;
@@ -127,8 +128,8 @@ pub async fn announce_change(conn: &impl ConnectionTrait, tenant_id: &str) -> Re
 
 /// On PostgreSQL, keeps a connection listening for other replicas' changes
 /// and the cache in step with it, until shutdown.
-pub async fn listen(db: DatabaseConnection, cache: TenantSettingsCache, mut shutdown: watch::Receiver<bool>) {
-    if db.get_database_backend() != DatabaseBackend::Postgres {
+pub async fn listen(db: Store, cache: TenantSettingsCache, mut shutdown: watch::Receiver<bool>) {
+    if db.backend() != DatabaseBackend::Postgres {
         return;
     }
     loop {
@@ -146,8 +147,8 @@ pub async fn listen(db: DatabaseConnection, cache: TenantSettingsCache, mut shut
 }
 
 /// Listens and applies what it hears until the connection fails for good.
-async fn follow_changes(db: &DatabaseConnection, cache: &TenantSettingsCache) -> sqlx::Error {
-    let mut listener = match PgListener::connect_with(db.get_postgres_connection_pool()).await {
+async fn follow_changes(db: &Store, cache: &TenantSettingsCache) -> sqlx::Error {
+    let mut listener = match PgListener::connect_with(db.reader().get_postgres_connection_pool()).await {
         Ok(listener) => listener,
         Err(error) => return error,
     };

@@ -1,21 +1,22 @@
 //! Builds the settings service from its configuration and runs it until shutdown.
 
+use dialin_store::Store;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use dialin_common::{
-    database,
-    keyfile::{self, KeyFileError},
-    schema::{self, SchemaError},
-    sealed::PayloadCipher,
     server::{self, ServeOptions},
     telemetry_metrics,
     tls::{TlsError, TlsFiles},
+};
+use dialin_domain::{
+    keyfile::{self, KeyFileError},
+    sealed::PayloadCipher,
 };
 use dialin_proto::{
     notifier::v1::notifier_service_client::NotifierServiceClient,
     settings::v1::settings_service_server::{SERVICE_NAME, SettingsServiceServer},
 };
-use sea_orm::DatabaseConnection;
+use dialin_store::schema::{self, SchemaError};
 use tokio::net::TcpListener;
 use tonic::service::{Routes, interceptor::InterceptedService};
 
@@ -52,7 +53,7 @@ pub enum StartupError {
     #[error("DIALIN_NOTIFIER_URL {url:?} is not a valid URL: {reason}")]
     NotifierUrl { url: String, reason: String },
     #[error(transparent)]
-    Database(#[from] database::ConnectError),
+    Database(#[from] dialin_store::ConnectError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
     #[error(transparent)]
@@ -75,14 +76,14 @@ pub struct Application {
     tenant_cache: TenantSettingsCache,
     dispatcher: Dispatcher,
     drain_timeout: Duration,
-    db: DatabaseConnection,
+    db: Store,
 }
 
 /// `dialin-settings migrate`: brings the schema up to date and returns.
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    let db = database::connect(&config.database_url).await?;
+    let db = Store::connect(&config.database_url).await?;
     schema::migrate::<Migrator>(&db).await?;
-    database::close(&db).await;
+    db.close().await;
     tracing::info!("database schema is current");
     Ok(())
 }
@@ -115,7 +116,7 @@ impl Application {
             url: error.url,
             reason: error.reason,
         })?;
-        let db = database::connect(&config.database_url).await?;
+        let db = Store::connect(&config.database_url).await?;
         schema::prepare::<Migrator>(&db, "dialin-settings", config.migrate_on_start).await?;
         let pin_key = PinKey::load(
             config.pin_key_file.as_deref(),
@@ -129,7 +130,7 @@ impl Application {
                 let db = db.clone();
                 async move {
                     telemetry_metrics::sample_backlog(
-                        &db,
+                        db.reader(),
                         "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE dead = false",
                         "dialin_outbox_pending",
                         "dialin_outbox_lag_seconds",
@@ -148,7 +149,7 @@ impl Application {
             config.payload_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "settings", "payload-key"),
         )?);
-        let tenant_cache = TenantSettingsCache::new(db.get_database_backend());
+        let tenant_cache = TenantSettingsCache::new(db.backend());
         let dispatcher = Dispatcher {
             db: db.clone(),
             instance: uuid::Uuid::new_v4().to_string(),
@@ -203,7 +204,7 @@ impl Application {
                 tls: self.tls.map(|tls| tls.server(false)),
                 max_concurrent_calls: MAX_CONCURRENT_CALLS,
                 call_timeout: CALL_TIMEOUT,
-                database: self.db.clone(),
+                database: self.db.reader().clone(),
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
@@ -214,7 +215,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = dispatcher.await;
         let _ = cache_listener.await;
-        database::close(&self.db).await;
+        self.db.close().await;
         tracing::info!("settings service stopped");
         Ok(served?)
     }

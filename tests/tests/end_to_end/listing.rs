@@ -81,7 +81,7 @@ async fn users_and_deliveries_page_without_gaps_or_repeats() {
     assert_eq!((pages.len(), ids.len()), (7, 7), "every delivery once");
     let created: Vec<_> = pages
         .iter()
-        .map(|d| dialin_common::time::from_timestamp(d.created_at.as_ref().unwrap()))
+        .map(|d| dialin_domain::time::from_timestamp(d.created_at.as_ref().unwrap()))
         .collect();
     assert!(
         created.windows(2).all(|pair| pair[0] >= pair[1]),

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use dialin_common::time::now_millis;
+use dialin_domain::time::now_millis;
 use dialin_proto::{
     notifier::v1::{DeliveryStatus, EmailKind},
     settings::v1::{self as settings, NumberType},

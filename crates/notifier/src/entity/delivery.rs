@@ -1,6 +1,6 @@
 //! One email: what was asked, what the gate decided, and what happened to it.
 
-use dialin_common::sealed::SealedPayload;
+use dialin_domain::sealed::SealedPayload;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

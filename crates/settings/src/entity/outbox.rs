@@ -1,7 +1,7 @@
 //! Events waiting to be handed to the notifier, written in the same transaction
 //! as the change that caused them and deleted once the notifier has them.
 
-use dialin_common::sealed::SealedPayload;
+use dialin_domain::sealed::SealedPayload;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,6 +1,6 @@
 //! The bridge's service numbers, and which of them a user gets by default.
 
-use dialin_common::{database::begin_write, validate};
+use dialin_domain::validate;
 use dialin_proto::settings::v1::{self as pb, NumberType};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
@@ -22,39 +22,45 @@ pub(super) async fn add_number(api: &SettingsApi, request: pb::AddServiceNumberR
         check(validate::country("country", &country))?;
     }
 
-    let txn = begin_write(&api.db).await?;
-    let existing = service_number::Entity::find()
-        .filter(service_number::Column::TenantId.eq(&request.tenant_id))
-        .filter(service_number::Column::Number.eq(&request.number))
-        .one(&*txn)
+    let (number, added) = api
+        .db
+        .write(async |txn| {
+            let existing = service_number::Entity::find()
+                .filter(service_number::Column::TenantId.eq(&request.tenant_id))
+                .filter(service_number::Column::Number.eq(&request.number))
+                .one(txn)
+                .await?;
+            if let Some(existing) = existing {
+                // Adding the same number again is a harmless retry; changing its type is not.
+                if existing.number_type == number_type.as_str_name() && existing.country == country {
+                    return Ok((existing, false));
+                }
+                return Err(Error::AlreadyExists(format!(
+                    "{} is already on the bridge as {} {}; service numbers cannot be changed",
+                    existing.number, existing.number_type, existing.country
+                )));
+            }
+            let added = service_number::ActiveModel {
+                tenant_id: Set(request.tenant_id.clone()),
+                number: Set(request.number.clone()),
+                number_type: Set(number_type.as_str_name().to_owned()),
+                country: Set(country.clone()),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            Ok((added, true))
+        })
         .await?;
-    if let Some(existing) = existing {
-        // Adding the same number again is a harmless retry; changing its type is not.
-        if existing.number_type == number_type.as_str_name() && existing.country == country {
-            return Ok(number_to_pb(existing));
-        }
-        return Err(Error::AlreadyExists(format!(
-            "{} is already on the bridge as {} {}; service numbers cannot be changed",
-            existing.number, existing.number_type, existing.country
-        )));
+    if added {
+        tracing::info!(
+            tenant_id = number.tenant_id,
+            number = number.number,
+            kind = number.number_type,
+            "service number added"
+        );
     }
-    let added = service_number::ActiveModel {
-        tenant_id: Set(request.tenant_id),
-        number: Set(request.number),
-        number_type: Set(number_type.as_str_name().to_owned()),
-        country: Set(country),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await?;
-    txn.commit().await?;
-    tracing::info!(
-        tenant_id = added.tenant_id,
-        number = added.number,
-        kind = added.number_type,
-        "service number added"
-    );
-    Ok(number_to_pb(added))
+    Ok(number_to_pb(number))
 }
 
 pub(super) async fn list_numbers(
@@ -62,7 +68,7 @@ pub(super) async fn list_numbers(
     request: pb::ListServiceNumbersRequest,
 ) -> Result<pb::ListServiceNumbersResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
-    let numbers = numbers_of(&api.db, &request.tenant_id).await?;
+    let numbers = numbers_of(api.db.reader(), &request.tenant_id).await?;
     Ok(pb::ListServiceNumbersResponse {
         numbers: numbers.into_iter().map(number_to_pb).collect(),
     })

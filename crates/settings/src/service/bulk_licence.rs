@@ -5,25 +5,20 @@
 //! read once, conference IDs are allocated together, and the users and their
 //! WELCOME events are written with one statement each.
 
-use std::{
-    collections::{BTreeSet, HashMap, HashSet},
-    time::Duration,
-};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use dialin_common::{
-    database::{WRITE_TURN_TIMEOUT, begin_write_within, values_rows},
-    validate,
-};
+use dialin_domain::validate;
 use dialin_proto::{
     notifier::v1::{EmailKind, Trigger},
     settings::v1 as pb,
 };
+use dialin_store::{Store, sql::values_rows};
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, IdenStatic, IntoActiveModel,
-    Iterable, Statement,
+    ActiveModelTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, IntoActiveModel, Iterable, Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
 use tonic::Status;
 
 use super::{
@@ -78,7 +73,7 @@ pub(super) async fn assign_many(
     let mut licensed = api
         .licensing
         .work()
-        .license_all(&request.tenant_id, licences, WRITE_TURN_TIMEOUT)
+        .license_all(&request.tenant_id, licences, Instant::now())
         .await?
         .into_iter();
     let results = refused.into_iter().enumerate().map(|(index, refused)| match refused {
@@ -119,7 +114,7 @@ pub(super) struct LicenceRequest {
 
 /// What licensing needs; see [`GroupWork`].
 pub(super) struct Licenser {
-    pub db: DatabaseConnection,
+    pub db: Store,
     pub pin_key: PinKey,
     pub outbox: Outbox,
 }
@@ -136,7 +131,7 @@ impl GroupWork for Licenser {
     async fn apply(
         &self,
         requests: Vec<&LicenceRequest>,
-        write_turn: Duration,
+        queued_since: Instant,
     ) -> Result<Vec<Result<pb::AssignLicenseResponse, Status>>> {
         let mut answers: Vec<Option<Result<pb::AssignLicenseResponse, Status>>> = vec![None; requests.len()];
         let tenants: BTreeSet<&str> = requests.iter().map(|request| request.tenant_id.as_str()).collect();
@@ -145,7 +140,7 @@ impl GroupWork for Licenser {
                 .filter(|&call| requests[call].tenant_id == tenant_id)
                 .collect();
             let licences = calls.iter().map(|&call| requests[call].licence.clone()).collect();
-            match self.license_all(tenant_id, licences, write_turn).await {
+            match self.license_all(tenant_id, licences, queued_since).await {
                 Ok(outcomes) => {
                     for (&call, outcome) in calls.iter().zip(outcomes) {
                         answers[call] = Some(outcome.map_err(Status::from).map(|(user, pin)| {
@@ -176,65 +171,71 @@ impl Licenser {
     /// Licenses `licences` (distinct users of one tenant, each checked) in one
     /// transaction: the tenant, its bridge and the users read once, conference IDs
     /// drawn together, the users and their WELCOME events written with one
-    /// statement each. An outcome per licence, in order. The transaction waits
-    /// at most `write_turn` for its turn to write.
+    /// statement each. An outcome per licence, in order. The work has waited for
+    /// its turn to write since `queued_since`.
     async fn license_all(
         &self,
         tenant_id: &str,
         licences: Vec<NewLicence>,
-        write_turn: Duration,
+        queued_since: Instant,
     ) -> Result<Vec<Result<(user::Model, SecretString)>>> {
         let ids: Vec<String> = licences.iter().map(|licence| licence.user_id.clone()).collect();
-        let txn = begin_write_within(&self.db, write_turn).await?;
-        let settings = tenant::load_for_update(&*txn, tenant_id).await?;
-        let bridge = Bridge::load(&*txn, tenant_id).await?;
-        let existing = users_for_update(&*txn, tenant_id, &ids).await?;
-        let mut conference_ids = allocate_conference_ids(&*txn, tenant_id, ids.len()).await?.into_iter();
+        let (results, events) = self
+            .db
+            .write_queued_since(queued_since, async |txn| {
+                let settings = tenant::load_for_update(txn, tenant_id).await?;
+                let bridge = Bridge::load(txn, tenant_id).await?;
+                let existing = users_for_update(txn, tenant_id, &ids).await?;
+                let mut conference_ids = allocate_conference_ids(txn, tenant_id, ids.len()).await?.into_iter();
 
-        let mut results = Vec::with_capacity(licences.len());
-        let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
-        for licence in licences {
-            let existing = existing.get(&licence.user_id);
-            let licensed = conference_ids
-                .next()
-                .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))
-                .and_then(|conference_id| licence.into_user(&self.pin_key, &settings, &bridge, existing, conference_id))
-                .map(|(mut user, pin)| {
-                    user.version += 1;
-                    let event = EmailEvent {
-                        settings: &settings,
-                        user: &user,
-                        kind: EmailKind::Welcome,
-                        trigger: Trigger::Automatic,
-                        pin: Some(&pin),
-                        to_address: None,
-                    };
-                    events.push(event.into_request());
-                    if existing.is_some() {
-                        relicensed.push(user.clone());
-                    } else {
-                        new_users.push(user.clone());
-                    }
-                    (user, pin)
-                });
-            results.push(licensed);
-        }
+                let mut results = Vec::with_capacity(licences.len());
+                let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
+                for licence in licences {
+                    let existing = existing.get(&licence.user_id);
+                    let licensed = conference_ids
+                        .next()
+                        .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))
+                        .and_then(|conference_id| {
+                            licence.into_user(&self.pin_key, &settings, &bridge, existing, conference_id)
+                        })
+                        .map(|(mut user, pin)| {
+                            user.version += 1;
+                            let event = EmailEvent {
+                                settings: &settings,
+                                user: &user,
+                                kind: EmailKind::Welcome,
+                                trigger: Trigger::Automatic,
+                                pin: Some(&pin),
+                                to_address: None,
+                            };
+                            events.push(event.into_request());
+                            if existing.is_some() {
+                                relicensed.push(user.clone());
+                            } else {
+                                new_users.push(user.clone());
+                            }
+                            (user, pin)
+                        });
+                    results.push(licensed);
+                }
 
-        if !new_users.is_empty() {
-            user::Entity::insert_many(new_users.into_iter().map(|user| user.into_active_model().reset_all()))
-                .exec(&*txn)
-                .await
-                .map_err(conflict)?;
-        }
-        for user in relicensed {
-            user.into_active_model()
-                .reset_all()
-                .update(&*txn)
-                .await
-                .map_err(conflict)?;
-        }
-        self.outbox.enqueue_notify_many(&*txn, &events).await?;
-        txn.commit().await?;
+                if !new_users.is_empty() {
+                    user::Entity::insert_many(new_users.into_iter().map(|user| user.into_active_model().reset_all()))
+                        .exec(txn)
+                        .await
+                        .map_err(conflict)?;
+                }
+                for user in relicensed {
+                    user.into_active_model()
+                        .reset_all()
+                        .update(txn)
+                        .await
+                        .map_err(conflict)?;
+                }
+                self.outbox.enqueue_notify_many(txn, &events).await?;
+                Ok::<_, Error>((results, events))
+            })
+            .await?;
         if !events.is_empty() {
             self.outbox.wake();
         }

@@ -1,6 +1,6 @@
 //! Between stored rows, gRPC messages and notifier events.
 
-use dialin_common::{ids::new_event_id, time};
+use dialin_domain::{ids::new_event_id, time};
 use dialin_proto::{
     notifier::v1::{self as notifier, EmailKind, Trigger},
     settings::v1::{self as pb, NumberType, Provider},

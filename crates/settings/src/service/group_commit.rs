@@ -1,16 +1,16 @@
 //! Group commit for the calls that make one small change each (`ResetPin`,
-//! `AssignLicense`). One transaction per call held such calls to what a
-//! transaction costs: on SQLite each waited its turn for the single writer; on
-//! PostgreSQL each waited for the one before on the tenant's row lock, then
-//! for its own WAL flush. Calls now queue to one task per kind of call; it
-//! takes every call waiting whenever it is free (up to [`MAX_GROUP`]), makes
+//! `AssignLicense`). With one transaction per call, such calls would be
+//! held to what a transaction costs: on SQLite each would wait its turn for the
+//! single writer; on PostgreSQL each would wait for the one before on the
+//! tenant's row lock, then for its own WAL flush. Instead calls queue to one
+//! task per kind of call; it takes every call waiting whenever it is free (up to [`MAX_GROUP`]), makes
 //! their changes in as few transactions as the work allows, and answers each
 //! caller once its change is committed.
 //!
 //! A call that waited for a group longer than a writer waits for its turn
-//! ([`WRITE_TURN_TIMEOUT`]) is answered UNAVAILABLE unmade, as that writer
-//! would be: while the database is locked or unreachable, calls fail fast
-//! instead of each waiting out the timeouts of every group ahead of it.
+//! ([`dialin_store::waited_too_long`]) is answered UNAVAILABLE unmade, as that
+//! writer would be: while the database is locked or unreachable, calls fail
+//! fast instead of each waiting out the timeouts of every group ahead of it.
 //!
 //! A call's own problem (no such user, say) fails only that call; a
 //! transaction that fails fails the calls it held, and nothing of it is
@@ -18,9 +18,8 @@
 //! the next, so it sees the first, as it would have one transaction after the
 //! other.
 
-use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
+use std::{collections::HashSet, future::Future, sync::Arc};
 
-use dialin_common::database::WRITE_TURN_TIMEOUT;
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
@@ -43,13 +42,13 @@ pub(super) trait GroupWork: Send + Sync + 'static {
     fn user(request: &Self::Request) -> (&str, &str);
 
     /// Makes the changes of `requests` (no two about one user); an answer per
-    /// request, in order. An error fails every request of the group. A write
-    /// transaction waits at most `write_turn` for its turn
-    /// (`begin_write_within`): the oldest call has waited the rest already.
+    /// request, in order. An error fails every request of the group. The
+    /// oldest call has waited for its turn to write since `queued_since`
+    /// (`Store::write_queued_since`).
     fn apply(
         &self,
         requests: Vec<&Self::Request>,
-        write_turn: Duration,
+        queued_since: Instant,
     ) -> impl Future<Output = Result<Vec<Result<Self::Answer, Status>>>> + Send;
 }
 
@@ -126,11 +125,11 @@ async fn serve<W: GroupWork>(work: Arc<W>, mut waiting: mpsc::Receiver<Queued<W>
         }
         let (group, expired): (Vec<Queued<W>>, Vec<Queued<W>>) = group
             .into_iter()
-            .partition(|call| call.queued_at.elapsed() <= WRITE_TURN_TIMEOUT);
+            .partition(|call| !dialin_store::waited_too_long(call.queued_at));
         for call in expired {
-            drop(call.answer.send(Err(Status::unavailable(format!(
-                "the database is busy or unreachable: this call waited over {WRITE_TURN_TIMEOUT:?} for its turn and was not made; retry"
-            )))));
+            drop(call.answer.send(Err(Status::unavailable(
+                "the database is busy or unreachable: this call waited too long for its turn and was not made; retry",
+            ))));
         }
         let mut users = HashSet::new();
         let (group, later): (Vec<Queued<W>>, Vec<Queued<W>>) = group.into_iter().partition(|call| {
@@ -145,17 +144,14 @@ async fn serve<W: GroupWork>(work: Arc<W>, mut waiting: mpsc::Receiver<Queued<W>
 }
 
 async fn answer<W: GroupWork>(work: &W, group: Vec<Queued<W>>) {
-    let waited = group
+    let queued_since = group
         .iter()
-        .map(|call| call.queued_at.elapsed())
-        .max()
-        .unwrap_or_default();
+        .map(|call| call.queued_at)
+        .min()
+        .unwrap_or_else(Instant::now);
     let (requests, answers): (Vec<W::Request>, Vec<_>) =
         group.into_iter().map(|call| (call.request, call.answer)).unzip();
-    match work
-        .apply(requests.iter().collect(), WRITE_TURN_TIMEOUT.saturating_sub(waited))
-        .await
-    {
+    match work.apply(requests.iter().collect(), queued_since).await {
         Ok(outcomes) => {
             for (answer, outcome) in answers.into_iter().zip(outcomes) {
                 // A caller that went away has no one to answer; its change stands.

@@ -1,10 +1,7 @@
 //! A user's licence and provider: getting on the hosted bridge (WELCOME, with a
 //! new PIN) and off it (DISABLED), plus reading users.
 
-use dialin_common::{
-    database::{WriteTransaction, begin_write},
-    validate,
-};
+use dialin_domain::validate;
 use dialin_proto::{
     notifier::v1::{EmailKind, Trigger},
     settings::v1::{self as pb, Provider},
@@ -37,7 +34,7 @@ pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> 
     check(validate::id("tenant_id", &request.tenant_id))?;
     check(validate::id("user_id", &request.user_id))?;
     let user = user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
-        .one(&api.db)
+        .one(api.db.reader())
         .await?
         .ok_or_else(|| not_found(&request.tenant_id, &request.user_id))?;
     Ok(user_to_pb(user))
@@ -58,7 +55,7 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
         check(validate::id("page_token", &request.page_token))?;
         query = query.filter(user::Column::UserId.gt(&request.page_token));
     }
-    let mut users = query.all(&api.db).await?;
+    let mut users = query.all(api.db.reader()).await?;
     let next_page_token = if users.len() > page_size as usize {
         users.truncate(page_size as usize);
         users.last().map(|u| u.user_id.clone()).unwrap_or_default()
@@ -150,20 +147,20 @@ impl NewLicence {
 }
 
 pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest) -> Result<pb::ConferencingUser> {
-    let UserChange {
-        txn,
-        settings,
-        mut user,
-    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
-    require_licensed(&user)?;
-    let was_hosted = is_hosted(&user);
-    take_off_hosted_bridge(&mut user);
-    user.licensed = false;
-    user.provider = Provider::None.as_str_name().to_owned();
-    user.provider_name = String::new();
-    // A user already moved to another provider was told then; no second DISABLED.
-    let kind = was_hosted.then_some(EmailKind::Disabled);
-    let user = save(api, txn, &settings, false, &user, kind, None).await?;
+    let (user, _) = change_user(api, &request.tenant_id, &request.user_id, async |_, _, user| {
+        require_licensed(user)?;
+        let was_hosted = is_hosted(user);
+        take_off_hosted_bridge(user);
+        user.licensed = false;
+        user.provider = Provider::None.as_str_name().to_owned();
+        user.provider_name = String::new();
+        // A user already moved to another provider was told then; no second DISABLED.
+        Ok(Edit::Write {
+            email: was_hosted.then_some(EmailKind::Disabled),
+            pin: None,
+        })
+    })
+    .await?;
     tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence removed");
     Ok(user_to_pb(user))
 }
@@ -188,43 +185,42 @@ pub(super) async fn set_provider(
         String::new()
     };
 
-    let UserChange {
-        txn,
-        settings,
-        mut user,
-    } = begin_user_change(api, &request.tenant_id, &request.user_id).await?;
-    require_licensed(&user)?;
-    let was_hosted = is_hosted(&user);
-    if user.provider == provider.as_str_name() && user.provider_name == provider_name {
-        return Ok(pb::SetProviderResponse {
-            user: Some(user_to_pb(user)),
-            pin: String::new(),
-        });
-    }
-    let mut pin = None;
-    let kind = match (was_hosted, provider == Provider::Hosted) {
-        (false, true) => {
-            let bridge = Bridge::load(&*txn, &user.tenant_id).await?;
-            let conference_id = allocate_conference_id(&*txn, &user.tenant_id, None).await?;
-            pin = Some(put_on_hosted_bridge(
-                &api.pin_key,
-                &bridge,
-                &settings,
-                &mut user,
-                RequestedNumbers::default(),
-                conference_id,
-            )?);
-            Some(EmailKind::Welcome)
-        }
-        (true, false) => {
-            take_off_hosted_bridge(&mut user);
-            Some(EmailKind::Disabled)
-        }
-        _ => None,
-    };
-    user.provider = provider.as_str_name().to_owned();
-    user.provider_name = provider_name;
-    let user = save(api, txn, &settings, false, &user, kind, pin.as_ref()).await?;
+    let (user, pin) = change_user(
+        api,
+        &request.tenant_id,
+        &request.user_id,
+        async |txn, settings, user| {
+            require_licensed(user)?;
+            if user.provider == provider.as_str_name() && user.provider_name == provider_name {
+                return Ok(Edit::Unchanged);
+            }
+            let mut pin = None;
+            let email = match (is_hosted(user), provider == Provider::Hosted) {
+                (false, true) => {
+                    let bridge = Bridge::load(txn, &user.tenant_id).await?;
+                    let conference_id = allocate_conference_id(txn, &user.tenant_id, None).await?;
+                    pin = Some(put_on_hosted_bridge(
+                        &api.pin_key,
+                        &bridge,
+                        settings,
+                        user,
+                        RequestedNumbers::default(),
+                        conference_id,
+                    )?);
+                    Some(EmailKind::Welcome)
+                }
+                (true, false) => {
+                    take_off_hosted_bridge(user);
+                    Some(EmailKind::Disabled)
+                }
+                _ => None,
+            };
+            user.provider = provider.as_str_name().to_owned();
+            user.provider_name = provider_name.clone();
+            Ok(Edit::Write { email, pin })
+        },
+    )
+    .await?;
     tracing::info!(
         tenant_id = user.tenant_id,
         user_id = user.user_id,
@@ -296,22 +292,47 @@ pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
     )))
 }
 
-/// One user's change in progress: a write transaction with the tenant's
-/// settings and the user read (and, on PostgreSQL, locked) in it.
-pub(super) struct UserChange {
-    pub txn: WriteTransaction,
-    pub settings: tenant_settings::Model,
-    pub user: user::Model,
+/// What a change to one user decided, having changed the user in place.
+pub(super) enum Edit {
+    /// Nothing changed: nothing is written and no email queued.
+    Unchanged,
+    /// Write the user, and queue the automatic email `email` if any, with the PIN it carries.
+    Write {
+        email: Option<EmailKind>,
+        pin: Option<SecretString>,
+    },
 }
 
-/// Starts a change to an existing user; NOT_FOUND if there is none.
-pub(super) async fn begin_user_change(api: &SettingsApi, tenant_id: &str, user_id: &str) -> Result<UserChange> {
+/// Changes an existing user (NOT_FOUND if there is none) in one write
+/// transaction: reads the tenant's settings and the user (on PostgreSQL
+/// locking both), lets `edit` change the user, then writes it and queues its
+/// email as `edit` decided. Returns the user as stored and the new PIN, if any.
+pub(super) async fn change_user(
+    api: &SettingsApi,
+    tenant_id: &str,
+    user_id: &str,
+    edit: impl AsyncFnOnce(&DatabaseTransaction, &tenant_settings::Model, &mut user::Model) -> Result<Edit>,
+) -> Result<(user::Model, Option<SecretString>)> {
     check(validate::id("tenant_id", tenant_id))?;
     check(validate::id("user_id", user_id))?;
-    let txn = begin_write(&api.db).await?;
-    let settings = tenant::load_for_update(&*txn, tenant_id).await?;
-    let user = load_for_update(&*txn, tenant_id, user_id).await?;
-    Ok(UserChange { txn, settings, user })
+    let (user, email, pin) = api
+        .db
+        .write(async |txn| {
+            let settings = tenant::load_for_update(txn, tenant_id).await?;
+            let mut user = load_for_update(txn, tenant_id, user_id).await?;
+            match edit(txn, &settings, &mut user).await? {
+                Edit::Unchanged => Ok::<_, Error>((user, None, None)),
+                Edit::Write { email, pin } => {
+                    let saved = write(&api.outbox, txn, &settings, &user, email, pin.as_ref()).await?;
+                    Ok((saved, email, pin))
+                }
+            }
+        })
+        .await?;
+    if email.is_some() {
+        api.outbox.wake();
+    }
+    Ok((user, pin))
 }
 
 /// A random seven-digit ID not used in the tenant (other than `previous`,
@@ -352,28 +373,14 @@ async fn find_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: 
 }
 
 /// The user, locked for the rest of the transaction on PostgreSQL; NOT_FOUND if absent.
-async fn load_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<user::Model> {
+pub(super) async fn load_for_update(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<user::Model> {
     find_for_update(conn, tenant_id, user_id)
         .await?
         .ok_or_else(|| not_found(tenant_id, user_id))
-}
-
-/// Writes `user` and commits; see [`write`].
-pub(super) async fn save(
-    api: &SettingsApi,
-    txn: WriteTransaction,
-    settings: &tenant_settings::Model,
-    is_new: bool,
-    user: &user::Model,
-    kind: Option<EmailKind>,
-    pin: Option<&SecretString>,
-) -> Result<user::Model> {
-    let saved = write(&api.outbox, &txn, settings, is_new, user, kind, pin).await?;
-    txn.commit().await?;
-    if kind.is_some() {
-        api.outbox.wake();
-    }
-    Ok(saved)
 }
 
 /// Writes `user` (bumping its version) and, in the same transaction, queues the
@@ -382,19 +389,19 @@ pub(super) async fn write(
     outbox: &Outbox,
     txn: &DatabaseTransaction,
     settings: &tenant_settings::Model,
-    is_new: bool,
     user: &user::Model,
     kind: Option<EmailKind>,
     pin: Option<&SecretString>,
 ) -> Result<user::Model> {
     let mut saved = user.clone();
     saved.version += 1;
-    let active = saved.clone().into_active_model().reset_all();
-    if is_new {
-        user::Entity::insert(active).exec(txn).await.map_err(conflict)?;
-    } else {
-        active.update(txn).await.map_err(conflict)?;
-    }
+    saved
+        .clone()
+        .into_active_model()
+        .reset_all()
+        .update(txn)
+        .await
+        .map_err(conflict)?;
     if let Some(kind) = kind {
         let event = EmailEvent {
             settings,
@@ -411,7 +418,7 @@ pub(super) async fn write(
 
 /// A unique index refused the write: a concurrent change won.
 pub(super) fn conflict(error: sea_orm::DbErr) -> Error {
-    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+    if dialin_store::is_unique_violation(&error) {
         Error::Aborted("a concurrent change to this tenant's users won; retry".into())
     } else {
         Error::Database(error)

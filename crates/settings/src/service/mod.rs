@@ -17,7 +17,7 @@ use dialin_proto::{
     notifier::v1::notifier_service_client::NotifierServiceClient,
     settings::v1::{self as pb, settings_service_server::SettingsService},
 };
-use sea_orm::DatabaseConnection;
+use dialin_store::Store;
 use tonic::{Request, Response, Status, transport::Channel};
 
 use self::{bulk_licence::Licenser, group_commit::Groups, pin_resets::Resetter};
@@ -26,7 +26,7 @@ use crate::{auth::Caller, outbox::Outbox, pin::PinKey, settings_cache::TenantSet
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct SettingsApi {
-    db: DatabaseConnection,
+    db: Store,
     pin_key: PinKey,
     /// Woken after every commit that wrote outbox events.
     outbox: Outbox,
@@ -40,7 +40,7 @@ pub struct SettingsApi {
 
 impl SettingsApi {
     pub fn new(
-        db: DatabaseConnection,
+        db: Store,
         pin_key: PinKey,
         outbox: Outbox,
         notifier: NotifierServiceClient<Channel>,

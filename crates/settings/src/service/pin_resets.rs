@@ -1,21 +1,17 @@
 //! `ResetPin` by group commit (`group_commit`): the resets waiting together
 //! are made in one transaction, with a fixed number of statements per tenant.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    time::Duration,
-};
+use std::collections::{BTreeSet, HashMap};
 
-use dialin_common::{
-    database::{begin_write_within, values_rows},
-    validate,
-};
+use dialin_domain::validate;
 use dialin_proto::{
     notifier::v1::{EmailKind, Trigger},
     settings::v1 as pb,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use dialin_store::{Store, sql::values_rows};
+use sea_orm::{ConnectionTrait, Statement};
 use secrecy::ExposeSecret;
+use tokio::time::Instant;
 use tonic::Status;
 
 use super::{
@@ -41,7 +37,7 @@ pub(super) async fn reset(api: &SettingsApi, request: pb::ResetPinRequest) -> Re
 
 /// What resetting PINs needs; see [`GroupWork`].
 pub(super) struct Resetter {
-    pub db: DatabaseConnection,
+    pub db: Store,
     pub pin_key: PinKey,
     pub outbox: Outbox,
 }
@@ -58,64 +54,69 @@ impl GroupWork for Resetter {
     async fn apply(
         &self,
         requests: Vec<&pb::ResetPinRequest>,
-        write_turn: Duration,
+        queued_since: Instant,
     ) -> Result<Vec<Result<pb::ResetPinResponse, Status>>> {
-        let txn = begin_write_within(&self.db, write_turn).await?;
-        // Tenants in one order, so two replicas' groups never wait on each other.
-        let tenants: BTreeSet<&str> = requests.iter().map(|request| request.tenant_id.as_str()).collect();
-        let (mut settings, mut users) = (HashMap::new(), HashMap::new());
-        for &tenant_id in &tenants {
-            settings.insert(tenant_id, tenant::load_for_update(&*txn, tenant_id).await?);
-            let user_ids: Vec<String> = requests
-                .iter()
-                .filter(|request| request.tenant_id == tenant_id)
-                .map(|request| request.user_id.clone())
-                .collect();
-            users.insert(tenant_id, users_for_update(&*txn, tenant_id, &user_ids).await?);
-        }
-
-        let (mut changed, mut events, mut outcomes) = (Vec::new(), Vec::new(), Vec::with_capacity(requests.len()));
-        for request in &requests {
-            let tenant_id = request.tenant_id.as_str();
-            let outcome = (|| {
-                let mut user = users[tenant_id]
-                    .get(&request.user_id)
-                    .cloned()
-                    .ok_or_else(|| not_found(tenant_id, &request.user_id))?;
-                require_hosted(&user)?;
-                let settings = &settings[tenant_id];
-                let pin = pin::generate(settings.pin_length.unsigned_abs());
-                user.pin_hash = Some(self.pin_key.hash(tenant_id, &pin));
-                user.version += 1;
-                // The user resetting their own PIN sees it on screen: no email.
-                if !request.self_service {
-                    let event = EmailEvent {
-                        settings,
-                        user: &user,
-                        kind: EmailKind::PinReset,
-                        trigger: Trigger::Automatic,
-                        pin: Some(&pin),
-                        to_address: None,
-                    };
-                    events.push(event.into_request());
+        let (outcomes, events) = self
+            .db
+            .write_queued_since(queued_since, async |txn| {
+                // Tenants in one order, so two replicas' groups never wait on each other.
+                let tenants: BTreeSet<&str> = requests.iter().map(|request| request.tenant_id.as_str()).collect();
+                let (mut settings, mut users) = (HashMap::new(), HashMap::new());
+                for &tenant_id in &tenants {
+                    settings.insert(tenant_id, tenant::load_for_update(txn, tenant_id).await?);
+                    let user_ids: Vec<String> = requests
+                        .iter()
+                        .filter(|request| request.tenant_id == tenant_id)
+                        .map(|request| request.user_id.clone())
+                        .collect();
+                    users.insert(tenant_id, users_for_update(txn, tenant_id, &user_ids).await?);
                 }
-                changed.push(user.clone());
-                Ok::<_, Error>((user, pin))
-            })();
-            outcomes.push(outcome);
-        }
 
-        for &tenant_id in &tenants {
-            let conference_ids: Vec<&str> = changed
-                .iter()
-                .filter(|user| user.tenant_id == tenant_id)
-                .filter_map(|user| user.conference_id.as_deref())
-                .collect();
-            verify::forget_failures(&*txn, tenant_id, &conference_ids).await?;
-        }
-        store_pins(&*txn, &changed).await?;
-        self.outbox.enqueue_notify_many(&*txn, &events).await?;
-        txn.commit().await?;
+                let (mut changed, mut events, mut outcomes) =
+                    (Vec::new(), Vec::new(), Vec::with_capacity(requests.len()));
+                for request in &requests {
+                    let tenant_id = request.tenant_id.as_str();
+                    let outcome = (|| {
+                        let mut user = users[tenant_id]
+                            .get(&request.user_id)
+                            .cloned()
+                            .ok_or_else(|| not_found(tenant_id, &request.user_id))?;
+                        require_hosted(&user)?;
+                        let settings = &settings[tenant_id];
+                        let pin = pin::generate(settings.pin_length.unsigned_abs());
+                        user.pin_hash = Some(self.pin_key.hash(tenant_id, &pin));
+                        user.version += 1;
+                        // The user resetting their own PIN sees it on screen: no email.
+                        if !request.self_service {
+                            let event = EmailEvent {
+                                settings,
+                                user: &user,
+                                kind: EmailKind::PinReset,
+                                trigger: Trigger::Automatic,
+                                pin: Some(&pin),
+                                to_address: None,
+                            };
+                            events.push(event.into_request());
+                        }
+                        changed.push(user.clone());
+                        Ok::<_, Error>((user, pin))
+                    })();
+                    outcomes.push(outcome);
+                }
+
+                for &tenant_id in &tenants {
+                    let conference_ids: Vec<&str> = changed
+                        .iter()
+                        .filter(|user| user.tenant_id == tenant_id)
+                        .filter_map(|user| user.conference_id.as_deref())
+                        .collect();
+                    verify::forget_failures(txn, tenant_id, &conference_ids).await?;
+                }
+                store_pins(txn, &changed).await?;
+                self.outbox.enqueue_notify_many(txn, &events).await?;
+                Ok::<_, Error>((outcomes, events))
+            })
+            .await?;
         if !events.is_empty() {
             self.outbox.wake();
         }

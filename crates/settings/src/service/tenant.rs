@@ -1,6 +1,6 @@
 //! Tenant settings: read, change (with optimistic concurrency), reset.
 
-use dialin_common::{database::begin_write, validate};
+use dialin_domain::validate;
 use dialin_proto::settings::v1 as pb;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QuerySelect};
 
@@ -31,7 +31,7 @@ pub(super) async fn get(api: &SettingsApi, request: pb::GetTenantSettingsRequest
     }
     let start = api.tenant_cache.read_start();
     let settings = tenant_settings::Entity::find_by_id(&request.tenant_id)
-        .one(&api.db)
+        .one(api.db.reader())
         .await?
         .unwrap_or_else(|| default_settings(&request.tenant_id));
     let settings = settings_to_pb(settings);
@@ -121,45 +121,51 @@ async fn change(
     expected_version: Option<u64>,
     edit: impl FnOnce(&mut tenant_settings::Model),
 ) -> Result<pb::TenantSettings> {
-    let txn = begin_write(&api.db).await?;
-    let current = load_for_update(&*txn, tenant_id).await?;
-    if let Some(expected) = expected_version
-        && expected != current.version.unsigned_abs()
-    {
-        return Err(Error::Aborted(format!(
-            "tenant settings are at version {}, not the expected {expected}; read them again and retry",
-            current.version
-        )));
-    }
-    let mut updated = current.clone();
-    edit(&mut updated);
-    if updated.send_email_from_override
-        && (updated.send_email_from_address.is_empty() || updated.send_email_from_display_name.is_empty())
-    {
-        return Err(Error::invalid(
-            "send_email_from_override needs both send_email_from_address and send_email_from_display_name; set them in the same or an earlier call",
-        ));
-    }
-    if updated == current {
-        txn.rollback().await?;
+    let (current, updated) = api
+        .db
+        .write(async |txn| {
+            let current = load_for_update(txn, tenant_id).await?;
+            if let Some(expected) = expected_version
+                && expected != current.version.unsigned_abs()
+            {
+                return Err(Error::Aborted(format!(
+                    "tenant settings are at version {}, not the expected {expected}; read them again and retry",
+                    current.version
+                )));
+            }
+            let mut updated = current.clone();
+            edit(&mut updated);
+            if updated.send_email_from_override
+                && (updated.send_email_from_address.is_empty() || updated.send_email_from_display_name.is_empty())
+            {
+                return Err(Error::invalid(
+                    "send_email_from_override needs both send_email_from_address and send_email_from_display_name; set them in the same or an earlier call",
+                ));
+            }
+            if updated == current {
+                return Ok((current, None));
+            }
+            updated.version = current.version + 1;
+            let active = updated.clone().into_active_model().reset_all();
+            if current.version == 0 {
+                tenant_settings::Entity::insert(active)
+                    .exec(txn)
+                    .await
+                    .map_err(concurrent_first_change)?;
+            } else {
+                active.update(txn).await?;
+            }
+            api.outbox.enqueue_policy(txn, &policy_of(&updated)).await?;
+            settings_cache::announce_change(txn, tenant_id).await?;
+            Ok((current, Some(updated)))
+        })
+        .await?;
+    let Some(updated) = updated else {
         // Asking again for "off" re-confirms it: the way to retry a switch-off
         // whose confirmation failed.
         confirm_switch_off(api, &current).await?;
         return Ok(settings_to_pb(current));
-    }
-    updated.version = current.version + 1;
-    let active = updated.clone().into_active_model().reset_all();
-    if current.version == 0 {
-        tenant_settings::Entity::insert(active)
-            .exec(&*txn)
-            .await
-            .map_err(concurrent_first_change)?;
-    } else {
-        active.update(&*txn).await?;
-    }
-    api.outbox.enqueue_policy(&*txn, &policy_of(&updated)).await?;
-    settings_cache::announce_change(&*txn, tenant_id).await?;
-    txn.commit().await?;
+    };
     api.tenant_cache.invalidate(tenant_id);
     api.outbox.wake();
     tracing::info!(tenant_id, version = updated.version, "tenant settings changed");
@@ -188,7 +194,7 @@ async fn confirm_switch_off(api: &SettingsApi, settings: &tenant_settings::Model
 
 /// Two first changes of one tenant raced; the loser is told to retry.
 fn concurrent_first_change(error: sea_orm::DbErr) -> Error {
-    if matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+    if dialin_store::is_unique_violation(&error) {
         Error::Aborted("the tenant settings changed concurrently; read them again and retry".into())
     } else {
         Error::Database(error)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dialin_common::{database::begin_write, time::now_millis, validate};
+use dialin_domain::{time::now_millis, validate};
 use dialin_proto::settings::v1 as pb;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -33,34 +33,38 @@ pub(super) async fn verify_pin(api: &SettingsApi, request: pb::VerifyPinRequest)
     let pin = SecretString::from(request.pin);
     let now = now_millis();
 
-    let txn = begin_write(&api.db).await?;
-    let attempts = pin_attempt::Entity::find_by_id((request.tenant_id.clone(), request.conference_id.clone()))
-        .lock_exclusive()
-        .one(&*txn)
+    let valid = api
+        .db
+        .write(async |txn| {
+            let attempts = pin_attempt::Entity::find_by_id((request.tenant_id.clone(), request.conference_id.clone()))
+                .lock_exclusive()
+                .one(txn)
+                .await?;
+            if let Some(locked) = attempts.as_ref().filter(|attempts| attempts.locked_until > now) {
+                let minutes = (locked.locked_until - now).unsigned_abs().div_ceil(60_000);
+                return Err(Error::ResourceExhausted(format!(
+                    "too many wrong PINs for conference ID {}; try again in {minutes} minute(s)",
+                    request.conference_id
+                )));
+            }
+            let stored = user::Entity::find()
+                .filter(user::Column::TenantId.eq(&request.tenant_id))
+                .filter(user::Column::ConferenceId.eq(&request.conference_id))
+                .one(txn)
+                .await?
+                .and_then(|user| user.pin_hash);
+            // An unknown conference ID is just a wrong PIN: nothing tells them apart.
+            let valid = stored.is_some_and(|stored| api.pin_key.verify(&request.tenant_id, &pin, &stored));
+            if valid {
+                if let Some(attempts) = attempts {
+                    attempts.into_active_model().delete(txn).await?;
+                }
+            } else {
+                record_failure(txn, &request.tenant_id, &request.conference_id, attempts, now).await?;
+            }
+            Ok(valid)
+        })
         .await?;
-    if let Some(locked) = attempts.as_ref().filter(|attempts| attempts.locked_until > now) {
-        let minutes = (locked.locked_until - now).unsigned_abs().div_ceil(60_000);
-        return Err(Error::ResourceExhausted(format!(
-            "too many wrong PINs for conference ID {}; try again in {minutes} minute(s)",
-            request.conference_id
-        )));
-    }
-    let stored = user::Entity::find()
-        .filter(user::Column::TenantId.eq(&request.tenant_id))
-        .filter(user::Column::ConferenceId.eq(&request.conference_id))
-        .one(&*txn)
-        .await?
-        .and_then(|user| user.pin_hash);
-    // An unknown conference ID is just a wrong PIN: nothing tells them apart.
-    let valid = stored.is_some_and(|stored| api.pin_key.verify(&request.tenant_id, &pin, &stored));
-    if valid {
-        if let Some(attempts) = attempts {
-            attempts.into_active_model().delete(&*txn).await?;
-        }
-    } else {
-        record_failure(&*txn, &request.tenant_id, &request.conference_id, attempts, now).await?;
-    }
-    txn.commit().await?;
     tracing::info!(
         tenant_id = request.tenant_id,
         conference_id = request.conference_id,

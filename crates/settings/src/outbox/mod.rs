@@ -1,0 +1,329 @@
+//! Transactional outbox: an event is written in the transaction of the change
+//! that causes it, and a dispatcher hands events to the notifier in order, with
+//! retries, deleting each once the notifier has it. The admin's call never
+//! waits for the notifier; the notifier being down only delays the email.
+//!
+//! With several replicas, one dispatches at a time: it holds a lease in the
+//! `outbox_dispatcher` table and renews it as it works; if it dies, another
+//! takes over when the lease runs out. Order is kept, and an event handed over
+//! twice (a crash between `Notify` and the delete) is harmless: `Notify` is
+//! idempotent on `event_id`.
+
+mod decide;
+mod hand_over;
+mod writes;
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use dialin_domain::time::now_millis;
+use dialin_proto::notifier::v1::{
+    NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
+};
+use dialin_store::Store;
+use prost::Message;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::{Notify, watch};
+use tonic::transport::Channel;
+
+use dialin_domain::sealed::{PayloadCipher, SealedPayload};
+
+use self::{
+    decide::{Next, Writes, next_run, plan_writes},
+    writes::OutcomeWrites,
+};
+use crate::entity::outbox;
+
+const TOPIC_NOTIFY: &str = "notify";
+const TOPIC_POLICY: &str = "policy";
+/// Rows read per round trip to the database.
+const BATCH: u64 = 2000;
+/// Events per `NotifyBatch` call: the most the notifier takes. Each call is a
+/// transaction there, and the dispatcher waits for one before the next: 1,000
+/// a call made onboarding 1.7× faster than 250 (20,000 users, SQLite).
+const NOTIFY_BATCH: usize = 1000;
+/// How often an idle dispatcher looks for work it was not woken for (another
+/// replica's rows, or a wake-up lost to a crash).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the dispatcher lease lasts unless renewed.
+const LEASE: Duration = Duration::from_secs(15);
+
+/// Writes events (sealed: a notify event may hold a PIN) and wakes the
+/// dispatcher after a commit that added some.
+#[derive(Clone)]
+pub struct Outbox {
+    cipher: PayloadCipher,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(cipher: PayloadCipher) -> Self {
+        Self {
+            cipher,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn enqueue_notify(
+        &self,
+        conn: &impl ConnectionTrait,
+        event: &NotifyRequest,
+    ) -> Result<(), sea_orm::DbErr> {
+        self.insert(conn, &event.tenant_id, TOPIC_NOTIFY, &event.encode_to_vec())
+            .await
+    }
+
+    /// Queues many events with one statement, in their order.
+    pub async fn enqueue_notify_many(
+        &self,
+        conn: &impl ConnectionTrait,
+        events: &[NotifyRequest],
+    ) -> Result<(), sea_orm::DbErr> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events
+            .iter()
+            .map(|event| self.row(&event.tenant_id, TOPIC_NOTIFY, &event.encode_to_vec()));
+        outbox::Entity::insert_many(rows).exec(conn).await.map(drop)
+    }
+
+    pub async fn enqueue_policy(
+        &self,
+        conn: &impl ConnectionTrait,
+        policy: &PutTenantPolicyRequest,
+    ) -> Result<(), sea_orm::DbErr> {
+        self.insert(conn, &policy.tenant_id, TOPIC_POLICY, &policy.encode_to_vec())
+            .await
+    }
+
+    async fn insert(
+        &self,
+        conn: &impl ConnectionTrait,
+        tenant_id: &str,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), sea_orm::DbErr> {
+        self.row(tenant_id, topic, payload).insert(conn).await.map(drop)
+    }
+
+    fn row(&self, tenant_id: &str, topic: &str, payload: &[u8]) -> outbox::ActiveModel {
+        let now = now_millis();
+        outbox::ActiveModel {
+            tenant_id: Set(tenant_id.to_owned()),
+            topic: Set(topic.to_owned()),
+            payload: Set(self.cipher.seal(payload)),
+            created_at: Set(now),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            dead: Set(false),
+            last_error: Set(String::new()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Hands outbox rows to the notifier, oldest first.
+pub struct Dispatcher {
+    pub db: Store,
+    /// This process, as the holder of the dispatcher lease.
+    pub instance: String,
+    pub notifier: NotifierServiceClient<Channel>,
+    pub outbox: Outbox,
+    pub max_backoff: Duration,
+}
+
+enum Outcome {
+    Delivered,
+    /// Worth trying again later (notifier down, overloaded, or behind on policy).
+    Retry(String),
+    /// The notifier refused the event as malformed: retrying cannot help.
+    Refused(String),
+}
+
+impl Dispatcher {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let pause = match self.take_lease().await {
+                Ok(true) => self.dispatch_due().await,
+                Ok(false) => Ok(IDLE_POLL),
+                Err(error) => Err(error),
+            }
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "outbox: cannot read pending events; will retry");
+                IDLE_POLL
+            });
+            tokio::select! {
+                () = self.outbox.wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Sends what is due in id order, until nothing is. Returns how long to wait
+    /// before looking again.
+    ///
+    /// A policy change goes alone, after everything queued before it and before
+    /// everything after it. The notify events between two policy changes go
+    /// together, [`NOTIFY_BATCH`] to a `NotifyBatch` call, which the notifier
+    /// records in order in one transaction; a notifier that crashes mid-call
+    /// gets them again (it is idempotent on `event_id`).
+    ///
+    /// Outcomes are written while the next runs are read and handed over
+    /// ([`OutcomeWrites`]). The rows still being written are behind `after`, so
+    /// reads skip them; a read starts from the beginning again once a
+    /// [`IDLE_POLL`] (after the writes have landed), for a row whose lower id
+    /// committed late.
+    async fn dispatch_due(self: &Arc<Self>) -> Result<Duration, sea_orm::DbErr> {
+        let mut due = VecDeque::new();
+        let (mut after, mut more, mut scan_started) = (0, true, tokio::time::Instant::now());
+        let mut writes = OutcomeWrites::default();
+        let mut lease_taken = tokio::time::Instant::now();
+        let pause = loop {
+            if more && due.len() < NOTIFY_BATCH {
+                if scan_started.elapsed() > IDLE_POLL {
+                    writes.finish(self).await?;
+                    (after, scan_started) = (0, tokio::time::Instant::now());
+                    due.clear();
+                }
+                let read = self.read_due(after).await?;
+                more = read.len() as u64 == BATCH;
+                after = read.last().map_or(after, |row| row.id);
+                due.extend(read);
+            }
+            if due.is_empty() {
+                break IDLE_POLL;
+            }
+            if lease_taken.elapsed() > LEASE / 3 {
+                if !self.take_lease().await? {
+                    break IDLE_POLL;
+                }
+                lease_taken = tokio::time::Instant::now();
+            }
+            let run = match next_run(&mut due, now_millis()) {
+                Next::HandOver(run) => run,
+                Next::Wait(backoff) => break backoff,
+                Next::Idle => break IDLE_POLL,
+            };
+            let handed_over = self.hand_over(run).await;
+            let retry = handed_over
+                .iter()
+                .any(|(_, outcome)| matches!(outcome, Outcome::Retry(_)));
+            writes.add(handed_over);
+            if retry {
+                // Nothing after it goes before it: stop, and come back after the backoff.
+                break writes.finish(self).await?.unwrap_or(FIRST_BACKOFF);
+            }
+            writes.start(self).await?;
+        };
+        writes.finish(self).await?;
+        Ok(pause)
+    }
+
+    /// Up to [`BATCH`] rows after `after`, in id order.
+    async fn read_due(&self, after: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
+        outbox::Entity::find()
+            .filter(outbox::Column::Dead.eq(false))
+            .filter(outbox::Column::Id.gt(after))
+            .order_by_asc(outbox::Column::Id)
+            .limit(BATCH)
+            .all(self.db.reader())
+            .await
+    }
+
+    /// Writes the outcomes of rows handed over: deletes the delivered,
+    /// reschedules those to try again, parks the refused. Returns the backoff
+    /// to wait when some must be tried again.
+    async fn record(&self, outcomes: Vec<(outbox::Model, Outcome)>) -> Result<Option<Duration>, sea_orm::DbErr> {
+        if outcomes.is_empty() {
+            return Ok(None);
+        }
+        // The outcomes are written together, in a transaction: on SQLite a
+        // write waits its turn with the other writers instead of polling for the lock.
+        let writes = plan_writes(outcomes, |attempts| self.backoff(attempts));
+        let retry_after = writes.retry_after();
+        self.db.write(async |txn| self.apply(txn, writes).await).await?;
+        Ok(retry_after)
+    }
+
+    /// Writes the outcomes of a run ([`plan_writes`]).
+    async fn apply(&self, txn: &impl ConnectionTrait, writes: Writes) -> Result<(), sea_orm::DbErr> {
+        for (row, backoff, error) in writes.retries {
+            tracing::warn!(outbox_id = row.id, attempts = row.attempts + 1, %error, ?backoff, "outbox: notifier did not take the event; will retry");
+            reschedule(txn, row, backoff, error).await?;
+        }
+        for (row, error) in writes.refused {
+            tracing::error!(outbox_id = row.id, %error, "outbox: notifier refused the event; parked as dead");
+            let payload = self.without_pin(&row);
+            let mut dead: outbox::ActiveModel = row.into();
+            dead.dead = Set(true);
+            dead.payload = Set(payload);
+            dead.last_error = Set(error);
+            dead.update(txn).await?;
+        }
+        if !writes.delivered.is_empty() {
+            outbox::Entity::delete_many()
+                .filter(outbox::Column::Id.is_in(writes.delivered))
+                .exec(txn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes or renews the dispatcher lease; false while another replica holds it.
+    async fn take_lease(&self) -> Result<bool, sea_orm::DbErr> {
+        let now = now_millis();
+        let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX / 2);
+        let lease = self.db.statement(
+            "INSERT INTO outbox_dispatcher (name, holder, lease_until) VALUES ('outbox', $1, $2)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
+             WHERE outbox_dispatcher.holder = $1 OR outbox_dispatcher.lease_until < $3",
+            [self.instance.clone().into(), until.into(), now.into()],
+        );
+        let result = self.db.write(async |txn| txn.execute_raw(lease).await).await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// A refused event is kept for diagnosis, but not its PIN.
+    fn without_pin(&self, row: &outbox::Model) -> SealedPayload {
+        let opened = self.outbox.cipher.open(&row.payload).ok();
+        match opened.and_then(|bytes| NotifyRequest::decode(bytes.as_slice()).ok()) {
+            Some(mut event) if row.topic == TOPIC_NOTIFY => {
+                if let Some(conference) = event.conference.as_mut() {
+                    conference.pin.clear();
+                }
+                self.outbox.cipher.seal(&event.encode_to_vec())
+            }
+            _ => row.payload.clone(),
+        }
+    }
+
+    /// Exponential backoff from 100 ms, capped, with up to 25 % jitter so that
+    /// replicas do not retry in step.
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exponential = FIRST_BACKOFF.saturating_mul(1u32 << attempts.clamp(0, 20));
+        let capped = exponential.min(self.max_backoff);
+        capped + capped.mul_f64(rand::random::<f64>() * 0.25)
+    }
+}
+
+async fn reschedule(
+    conn: &impl ConnectionTrait,
+    row: outbox::Model,
+    backoff: Duration,
+    error: String,
+) -> Result<(), sea_orm::DbErr> {
+    let attempts = row.attempts.saturating_add(1);
+    let mut retry: outbox::ActiveModel = row.into();
+    retry.attempts = Set(attempts);
+    retry.next_attempt_at = Set(now_millis() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2));
+    retry.last_error = Set(error);
+    retry.update(conn).await.map(drop)
+}
