@@ -9,6 +9,7 @@ use dialin_common::{
     tls::{TlsError, TlsFiles},
 };
 use dialin_domain::{
+    backoff::Backoff,
     keyfile::{self, KeyFileError},
     sealed::PayloadCipher,
 };
@@ -121,8 +122,10 @@ impl Application {
             wake: Arc::clone(&wake),
             default_from,
             retry: RetryPolicy {
-                initial: config.retry_initial,
-                max: config.retry_max,
+                backoff: Backoff {
+                    initial: config.retry_initial,
+                    max: config.retry_max,
+                },
                 horizon: config.retry_horizon,
             },
             // A claim outlives one SMTP exchange (every step bounded by the

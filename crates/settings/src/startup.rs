@@ -9,6 +9,7 @@ use dialin_common::{
     tls::{TlsError, TlsFiles},
 };
 use dialin_domain::{
+    backoff::Backoff,
     keyfile::{self, KeyFileError},
     sealed::PayloadCipher,
 };
@@ -25,7 +26,7 @@ use crate::{
     config::Config,
     migration::Migrator,
     notifier_channel::NotifierChannels,
-    outbox::{Dispatcher, Outbox},
+    outbox::{self, Dispatcher, Outbox},
     pin::PinKey,
     service::SettingsApi,
     settings_cache::{self, TenantSettingsCache},
@@ -155,7 +156,10 @@ impl Application {
             instance: uuid::Uuid::new_v4().to_string(),
             notifier: NotifierServiceClient::new(dispatch_channel),
             outbox: outbox.clone(),
-            max_backoff: config.outbox_max_backoff,
+            backoff: Backoff {
+                initial: outbox::FIRST_BACKOFF,
+                max: config.outbox_max_backoff,
+            },
         };
         Ok(Self {
             tls,

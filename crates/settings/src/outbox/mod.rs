@@ -15,7 +15,7 @@ mod writes;
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use dialin_domain::time::now_millis;
+use dialin_domain::{backoff::Backoff, time::now_millis};
 use dialin_proto::notifier::v1::{
     NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
 };
@@ -46,7 +46,8 @@ const NOTIFY_BATCH: usize = 1000;
 /// How often an idle dispatcher looks for work it was not woken for (another
 /// replica's rows, or a wake-up lost to a crash).
 const IDLE_POLL: Duration = Duration::from_secs(1);
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The first wait before an event is handed over again.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How long the dispatcher lease lasts unless renewed.
 const LEASE: Duration = Duration::from_secs(15);
 
@@ -136,7 +137,8 @@ pub struct Dispatcher {
     pub instance: String,
     pub notifier: NotifierServiceClient<Channel>,
     pub outbox: Outbox,
-    pub max_backoff: Duration,
+    /// Between tries to hand an event over.
+    pub backoff: Backoff,
 }
 
 enum Outcome {
@@ -219,7 +221,7 @@ impl Dispatcher {
             writes.add(handed_over);
             if retry {
                 // Nothing after it goes before it: stop, and come back after the backoff.
-                break writes.finish(self).await?.unwrap_or(FIRST_BACKOFF);
+                break writes.finish(self).await?.unwrap_or(self.backoff.initial);
             }
             writes.start(self).await?;
         };
@@ -247,7 +249,7 @@ impl Dispatcher {
         }
         // The outcomes are written together, in a transaction: on SQLite a
         // write waits its turn with the other writers instead of polling for the lock.
-        let writes = plan_writes(outcomes, |attempts| self.backoff(attempts));
+        let writes = plan_writes(outcomes, |attempts| self.backoff.delay(attempts.unsigned_abs() + 1));
         let retry_after = writes.retry_after();
         self.db.write(async |txn| self.apply(txn, writes).await).await?;
         Ok(retry_after)
@@ -303,14 +305,6 @@ impl Dispatcher {
             }
             _ => row.payload.clone(),
         }
-    }
-
-    /// Exponential backoff from 100 ms, capped, with up to 25 % jitter so that
-    /// replicas do not retry in step.
-    fn backoff(&self, attempts: i32) -> Duration {
-        let exponential = FIRST_BACKOFF.saturating_mul(1u32 << attempts.clamp(0, 20));
-        let capped = exponential.min(self.max_backoff);
-        capped + capped.mul_f64(rand::random::<f64>() * 0.25)
     }
 }
 

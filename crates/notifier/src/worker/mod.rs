@@ -8,25 +8,27 @@
 //! that finish together are written together (all the sent ones with one
 //! statement).
 
-use dialin_store::{Store, sql::SKIP_LOCKED};
+mod outcome;
+
 use std::{sync::Arc, time::Duration};
 
+use dialin_domain::backoff::Backoff;
+use dialin_store::{Store, sql::SKIP_LOCKED};
+
 use dialin_domain::time::now_millis;
-use dialin_proto::notifier::v1::{Conference, DeliveryStatus, EmailKind, Trigger};
+use dialin_proto::notifier::v1::{Conference, EmailKind, Trigger};
 use lettre::message::Mailbox;
 use prost::Message;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter,
-    sea_query::{self, Expr},
-};
+use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable};
 use secrecy::SecretString;
 use tokio::{
     sync::{Notify, mpsc, watch},
     task::JoinSet,
 };
 
-use dialin_domain::sealed::{PayloadCipher, SealedPayload};
+use dialin_domain::sealed::PayloadCipher;
 
+use self::outcome::Outcome;
 use crate::{
     email::{self, Details, Language, Letter},
     entity::{delivery, tenant_policy},
@@ -48,19 +50,9 @@ const RECORD_GATHER: Duration = Duration::from_millis(10);
 /// When a transiently failed email is tried again, and when trying stops.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
-    pub initial: Duration,
-    pub max: Duration,
+    pub backoff: Backoff,
     /// Since the delivery was recorded; past it a transient failure is final.
     pub horizon: Duration,
-}
-
-impl RetryPolicy {
-    /// Wait before attempt `attempts + 1`: doubling from `initial`, capped at
-    /// `max`, spread by ±20 % so that a burst of failures does not retry in step.
-    pub fn delay(&self, attempts: u32) -> Duration {
-        let exponential = self.initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-        exponential.min(self.max).mul_f64(0.8 + 0.4 * rand::random::<f64>())
-    }
 }
 
 pub struct DeliveryWorker {
@@ -74,19 +66,6 @@ pub struct DeliveryWorker {
     pub retry: RetryPolicy,
     /// How long a claim holds before another sender may take the delivery.
     pub lease: Duration,
-}
-
-enum Outcome {
-    Sent,
-    Suppressed(String),
-    /// Transient: try again later (or give up past the horizon).
-    Retry(String),
-    Failed(String),
-    /// A newer email for the user replaces this one.
-    Superseded(String),
-    /// Not sent and left as it is: the claim was about to run out, and the
-    /// delivery belongs to whichever sender claims it next.
-    Abandoned,
 }
 
 /// What the sends of one claim are checked against, read once right after the
@@ -336,182 +315,18 @@ impl DeliveryWorker {
         let to = Mailbox::new(Some(delivery.recipient_name.clone()), to_address);
         mail::build_message(&delivery.delivery_id, from, to, rendered).map_err(|error| error.to_string())
     }
-
-    /// The stored content with its PIN cleared (`None` when there is none).
-    fn without_pin(&self, delivery: &delivery::Model) -> Option<SealedPayload> {
-        let opened = self.cipher.open(delivery.payload.as_ref()?).ok()?;
-        let mut conference = Conference::decode(opened.as_slice()).ok()?;
-        conference.pin.clear();
-        Some(self.cipher.seal(&conference.encode_to_vec()))
-    }
-
-    /// Writes outcomes as sends finish, until the worker stops sending: each
-    /// write takes what finishes within [`RECORD_GATHER`] of the first.
-    async fn record_finished(self: Arc<Self>, mut finished: mpsc::UnboundedReceiver<(delivery::Model, Outcome)>) {
-        let mut batch = Vec::new();
-        while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-            let gathered = tokio::time::Instant::now() + RECORD_GATHER;
-            while batch.len() < RECORD_BATCH {
-                let room = RECORD_BATCH - batch.len();
-                match tokio::time::timeout_at(gathered, finished.recv_many(&mut batch, room)).await {
-                    Ok(received) if received > 0 => {}
-                    _ => break,
-                }
-            }
-            self.record_all(std::mem::take(&mut batch)).await;
-        }
-    }
-
-    /// Records the outcomes of sends that finished together, in one
-    /// transaction: the sent ones with one statement, the rest one by one. A
-    /// failed write leaves the claims to expire, and the deliveries are tried again.
-    async fn record_all(&self, finished: Vec<(delivery::Model, Outcome)>) {
-        let emails = finished.len();
-        let decided = self.db.write(async |txn| {
-            let (sent, others): (Vec<_>, Vec<_>) = finished
-                .into_iter()
-                .partition(|(_, outcome)| matches!(outcome, Outcome::Sent));
-            let sent: Vec<delivery::Model> = sent.into_iter().map(|(delivery, _)| delivery).collect();
-            self.record_sent(txn, &sent).await?;
-            let mut decided: Vec<_> = sent
-                .into_iter()
-                .map(|delivery| (DeliveryStatus::Sent, delivery))
-                .collect();
-            for (delivery, outcome) in others {
-                decided.push((self.record(txn, &delivery, outcome).await?, delivery));
-            }
-            Ok::<_, DbErr>(decided)
-        });
-        match decided.await {
-            Ok(decided) => {
-                for (status, delivery) in decided.iter().filter(|(status, _)| *status != DeliveryStatus::Pending) {
-                    metrics::counter!("dialin_emails_total", "kind" => delivery.kind.clone(), "outcome" => status.as_str_name())
-                        .increment(1);
-                    tracing::info!(
-                        delivery_id = delivery.delivery_id,
-                        kind = delivery.kind,
-                        status = status.as_str_name(),
-                        "delivery decided"
-                    );
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, emails, "cannot record the outcomes of sends; the claims will expire and the emails be tried again")
-            }
-        }
-    }
-
-    /// Marks `sent` SENT and erases their content, with one statement.
-    async fn record_sent(&self, conn: &impl ConnectionTrait, sent: &[delivery::Model]) -> Result<(), DbErr> {
-        if sent.is_empty() {
-            return Ok(());
-        }
-        delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::Status,
-                Expr::value(DeliveryStatus::Sent.as_str_name()),
-            )
-            .col_expr(delivery::Column::Reason, Expr::value(""))
-            .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(
-                delivery::Column::Attempts,
-                sea_query::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1),
-            )
-            .col_expr(delivery::Column::SentAt, Expr::value(now_millis()))
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
-            .filter(delivery::Column::DeliveryId.is_in(sent.iter().map(|delivery| delivery.delivery_id.as_str())))
-            .filter(delivery::still_pending())
-            .exec(conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Records one outcome; returns the status the delivery is left in.
-    async fn record(
-        &self,
-        conn: &impl ConnectionTrait,
-        delivery: &delivery::Model,
-        outcome: Outcome,
-    ) -> Result<DeliveryStatus, DbErr> {
-        let now = now_millis();
-        let attempts = delivery.attempts.saturating_add(1);
-        let update = delivery::Entity::update_many()
-            .filter(delivery::Column::DeliveryId.eq(&delivery.delivery_id))
-            .filter(delivery::still_pending())
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64));
-        let final_state = |status: DeliveryStatus, reason: String| {
-            // The PIN is erased once the delivery is decided. A failed email
-            // keeps the rest of its content, for RetryDelivery; no other
-            // final state is ever sent, so it keeps nothing.
-            let kept = (status == DeliveryStatus::Failed)
-                .then(|| self.without_pin(delivery))
-                .flatten();
-            update
-                .clone()
-                .col_expr(delivery::Column::Status, Expr::value(status.as_str_name()))
-                .col_expr(delivery::Column::Reason, Expr::value(reason))
-                .col_expr(delivery::Column::Payload, Expr::value(kept.map(|payload| payload.0)))
-        };
-        let (update, status) = match outcome {
-            Outcome::Sent => {
-                self.record_sent(conn, std::slice::from_ref(delivery)).await?;
-                return Ok(DeliveryStatus::Sent);
-            }
-            Outcome::Abandoned => return Ok(DeliveryStatus::Pending),
-            Outcome::Suppressed(reason) => (
-                final_state(DeliveryStatus::Suppressed, reason),
-                DeliveryStatus::Suppressed,
-            ),
-            Outcome::Superseded(reason) => (
-                final_state(DeliveryStatus::Superseded, reason),
-                DeliveryStatus::Superseded,
-            ),
-            Outcome::Failed(reason) => (
-                final_state(DeliveryStatus::Failed, reason).col_expr(delivery::Column::Attempts, Expr::value(attempts)),
-                DeliveryStatus::Failed,
-            ),
-            Outcome::Retry(reason) => {
-                let delay = self.retry.delay(attempts.unsigned_abs());
-                let next_attempt_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                let horizon_ends =
-                    delivery.created_at + i64::try_from(self.retry.horizon.as_millis()).unwrap_or(i64::MAX / 2);
-                if next_attempt_at > horizon_ends {
-                    let reason = format!(
-                        "gave up after {attempts} attempts over {:?}: {reason}",
-                        self.retry.horizon
-                    );
-                    (
-                        final_state(DeliveryStatus::Failed, reason)
-                            .col_expr(delivery::Column::Attempts, Expr::value(attempts)),
-                        DeliveryStatus::Failed,
-                    )
-                } else {
-                    tracing::warn!(delivery_id = delivery.delivery_id, attempts, ?delay, %reason, "email not sent; will retry");
-                    (
-                        update
-                            .col_expr(delivery::Column::Attempts, Expr::value(attempts))
-                            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_attempt_at))
-                            .col_expr(
-                                delivery::Column::Reason,
-                                Expr::value(format!("attempt {attempts} failed, will retry: {reason}")),
-                            ),
-                        DeliveryStatus::Pending,
-                    )
-                }
-            }
-        };
-        update.exec(conn).await?;
-        Ok(status)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
 
+    use dialin_proto::notifier::v1::DeliveryStatus;
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+
     use super::*;
 
-    fn pending(delivery_id: &str, next_attempt_at: i64) -> delivery::ActiveModel {
+    pub(super) fn pending(delivery_id: &str, next_attempt_at: i64) -> delivery::ActiveModel {
         delivery::Model {
             delivery_id: delivery_id.to_owned(),
             event_id: format!("event-{delivery_id}"),
@@ -563,8 +378,10 @@ mod tests {
             wake: Arc::new(Notify::new()),
             default_from: mail::parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap(),
             retry: RetryPolicy {
-                initial: Duration::from_secs(1),
-                max: Duration::from_secs(1),
+                backoff: Backoff {
+                    initial: Duration::from_secs(1),
+                    max: Duration::from_secs(1),
+                },
                 horizon: Duration::from_secs(60),
             },
             lease: Duration::from_secs(60),
@@ -592,27 +409,5 @@ mod tests {
         assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["a"]);
         db.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn retry_delay_doubles_within_jitter_and_caps() {
-        let retry = RetryPolicy {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(60),
-            horizon: Duration::from_secs(3600),
-        };
-        let within = |attempts, nominal: u64| {
-            let delay = retry.delay(attempts).as_secs_f64();
-            let nominal = nominal as f64;
-            assert!(
-                delay >= nominal * 0.8 && delay <= nominal * 1.2,
-                "attempt {attempts}: {delay}s vs {nominal}s"
-            );
-        };
-        within(1, 10);
-        within(2, 20);
-        within(3, 40);
-        within(4, 60);
-        within(30, 60);
     }
 }
