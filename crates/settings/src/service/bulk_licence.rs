@@ -5,18 +5,15 @@
 //! read once, conference IDs are allocated together, and the users and their
 //! WELCOME events are written with one statement each.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use dialin_domain::validate;
 use dialin_proto::{
     notifier::v1::{EmailKind, Trigger},
     settings::v1 as pb,
 };
-use dialin_store::{Store, sql::values_rows};
-use rand::Rng;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, IntoActiveModel, Iterable, Statement,
-};
+use dialin_store::Store;
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use tonic::Status;
@@ -26,8 +23,9 @@ use super::{
     bridge::Bridge,
     convert::{EmailEvent, user_to_pb},
     group_commit::GroupWork,
-    licence::{NewLicence, conflict},
+    licence::NewLicence,
     tenant,
+    users::{allocate_conference_ids, conflict, users_for_update},
 };
 use crate::{
     entity::user,
@@ -277,136 +275,6 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
             }
         }
     }
-}
-
-/// The tenant's users among `user_ids`, locked for the rest of the transaction
-/// on PostgreSQL ([`users_listed`]).
-pub(super) async fn users_for_update(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    user_ids: &[String],
-) -> Result<HashMap<String, user::Model>> {
-    if user_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let backend = conn.get_database_backend();
-    let columns: Vec<String> = user::Column::iter()
-        .map(|column| format!("users.{}", column.as_str()))
-        .collect();
-    let sql = users_listed(backend, &columns.join(", "), "user_id", user_ids.len(), Lock::ForUpdate);
-    let values = user_ids.iter().flat_map(|id| [tenant_id.into(), id.as_str().into()]);
-    Ok(user::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|user| (user.user_id.clone(), user))
-        .collect())
-}
-
-/// Which of `candidates` the tenant's users already hold.
-async fn taken_conference_ids(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    candidates: &HashSet<String>,
-) -> Result<HashSet<String>> {
-    let backend = conn.get_database_backend();
-    let sql = users_listed(
-        backend,
-        "users.conference_id",
-        "conference_id",
-        candidates.len(),
-        Lock::None,
-    );
-    let values = candidates.iter().flat_map(|id| [tenant_id.into(), id.as_str().into()]);
-    let mut taken = HashSet::new();
-    for row in conn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
-        taken.insert(row.try_get::<String>("", "conference_id")?);
-    }
-    Ok(taken)
-}
-
-#[derive(PartialEq)]
-enum Lock {
-    None,
-    ForUpdate,
-}
-
-/// `SELECT {columns} FROM users` for the users whose (tenant_id, `key`) is one
-/// of `rows` pairs bound as the statement's parameters ([`values_rows`]): one
-/// index lookup per pair, whatever the tenant's size. On PostgreSQL each pair
-/// is a `LATERAL` lookup, with the tenant taken from the list rather than a
-/// constant: a tenant that grew since the last ANALYZE (one onboarding 100,000
-/// users outruns autoanalyze) is estimated at a row or two, and for a constant
-/// tenant PostgreSQL then read all of its users into a hash (70 ms a call at
-/// 100,000 users, and growing) or looked each one up through the wrong index.
-fn users_listed(backend: DatabaseBackend, columns: &str, key: &str, rows: usize, lock: Lock) -> String {
-    let asked = values_rows(backend, rows, 2);
-    if backend == DatabaseBackend::Postgres {
-        // FOR UPDATE, or else OFFSET 0, keeps the subquery from being flattened into a join.
-        let tail = if lock == Lock::ForUpdate {
-            "FOR UPDATE"
-        } else {
-            "OFFSET 0"
-        };
-        format!(
-            "SELECT {columns} FROM (VALUES {asked}) AS asked CROSS JOIN LATERAL (
-                 SELECT {columns} FROM users WHERE users.tenant_id = asked.column1 AND users.{key} = asked.column2 {tail}
-             ) AS users"
-        )
-    } else {
-        format!(
-            "SELECT {columns} FROM users JOIN (VALUES {asked}) AS asked \
-             ON users.tenant_id = asked.column1 AND users.{key} = asked.column2"
-        )
-    }
-}
-
-/// `count` random seven-digit IDs, distinct and unused in the tenant: drawn
-/// together and checked with one query per round.
-async fn allocate_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str, count: usize) -> Result<Vec<String>> {
-    lock_conference_ids(conn, tenant_id).await?;
-    let mut chosen = HashSet::with_capacity(count);
-    for _ in 0..32 {
-        if chosen.len() == count {
-            break;
-        }
-        let mut candidates = HashSet::new();
-        while candidates.len() < count - chosen.len() {
-            let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
-            if !chosen.contains(&candidate) {
-                candidates.insert(candidate);
-            }
-        }
-        let taken = taken_conference_ids(conn, tenant_id, &candidates).await?;
-        chosen.extend(candidates.into_iter().filter(|candidate| !taken.contains(candidate)));
-    }
-    Ok(chosen.into_iter().collect())
-}
-
-/// Makes concurrent bulk draws of conference IDs for the tenant take turns
-/// until they commit, so each sees the IDs the others drew. SQLite writers take
-/// turns anyway; on PostgreSQL two draws of a thousand would otherwise check
-/// their candidates against the same committed state and pick the same ID in
-/// about one pair of calls in nine, failing one of them on the unique index.
-/// Single draws do not take it: one ID against a concurrent thousand collides
-/// about once in 9,000 overlaps (answered ABORTED, "retry"), and taking it
-/// made every AssignLicense of a tenant wait for the one before to commit.
-/// Taken where the draw begins, after the rows the call locks and before the
-/// rows it inserts, so no two transactions can wait on each other.
-async fn lock_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str) -> Result<()> {
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            [format!("dialin conference ids {tenant_id}").into()],
-        ))
-        .await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{EmailEvent, required_enum, user_to_pb},
-    licence::{Edit, allocate_conference_id, change_user, load_for_update, require_hosted, write},
+    licence::require_hosted,
     tenant,
+    users::{Edit, allocate_conference_id, change_user, load_for_update, write},
 };
 use crate::{
     entity::user,

@@ -3,26 +3,21 @@
 
 use dialin_domain::validate;
 use dialin_proto::{
-    notifier::v1::{EmailKind, Trigger},
+    notifier::v1::EmailKind,
     settings::v1::{self as pb, Provider},
 };
-use rand::Rng;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     SettingsApi,
     bridge::Bridge,
-    convert::{EmailEvent, required_enum, user_to_pb},
-    tenant,
+    convert::{required_enum, user_to_pb},
+    users::{Edit, allocate_conference_id, change_user, not_found},
 };
 use crate::{
     entity::{tenant_settings, user},
     error::{Error, Result, check},
-    outbox::Outbox,
     pin::{self, PinKey},
 };
 
@@ -290,137 +285,4 @@ pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
         "user {} is not on the hosted bridge (provider {}); move them with SetProvider first",
         user.user_id, user.provider
     )))
-}
-
-/// What a change to one user decided, having changed the user in place.
-pub(super) enum Edit {
-    /// Nothing changed: nothing is written and no email queued.
-    Unchanged,
-    /// Write the user, and queue the automatic email `email` if any, with the PIN it carries.
-    Write {
-        email: Option<EmailKind>,
-        pin: Option<SecretString>,
-    },
-}
-
-/// Changes an existing user (NOT_FOUND if there is none) in one write
-/// transaction: reads the tenant's settings and the user (on PostgreSQL
-/// locking both), lets `edit` change the user, then writes it and queues its
-/// email as `edit` decided. Returns the user as stored and the new PIN, if any.
-pub(super) async fn change_user(
-    api: &SettingsApi,
-    tenant_id: &str,
-    user_id: &str,
-    edit: impl AsyncFnOnce(&DatabaseTransaction, &tenant_settings::Model, &mut user::Model) -> Result<Edit>,
-) -> Result<(user::Model, Option<SecretString>)> {
-    check(validate::id("tenant_id", tenant_id))?;
-    check(validate::id("user_id", user_id))?;
-    let (user, email, pin) = api
-        .db
-        .write(async |txn| {
-            let settings = tenant::load_for_update(txn, tenant_id).await?;
-            let mut user = load_for_update(txn, tenant_id, user_id).await?;
-            match edit(txn, &settings, &mut user).await? {
-                Edit::Unchanged => Ok::<_, Error>((user, None, None)),
-                Edit::Write { email, pin } => {
-                    let saved = write(&api.outbox, txn, &settings, &user, email, pin.as_ref()).await?;
-                    Ok((saved, email, pin))
-                }
-            }
-        })
-        .await?;
-    if email.is_some() {
-        api.outbox.wake();
-    }
-    Ok((user, pin))
-}
-
-/// A random seven-digit ID not used in the tenant (other than `previous`,
-/// which a reset must not hand back).
-pub(super) async fn allocate_conference_id(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    previous: Option<&str>,
-) -> Result<String> {
-    for _ in 0..32 {
-        let candidate = rand::rng().random_range(1_000_000..=9_999_999u32).to_string();
-        if previous == Some(candidate.as_str()) {
-            continue;
-        }
-        let taken = user::Entity::find()
-            .filter(user::Column::TenantId.eq(tenant_id))
-            .filter(user::Column::ConferenceId.eq(&candidate))
-            .count(conn)
-            .await?;
-        if taken == 0 {
-            return Ok(candidate);
-        }
-    }
-    Err(Error::Aborted("could not find a free conference ID; retry".into()))
-}
-
-pub(super) fn not_found(tenant_id: &str, user_id: &str) -> Error {
-    Error::NotFound(format!(
-        "no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"
-    ))
-}
-
-async fn find_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<Option<user::Model>> {
-    Ok(user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
-        .lock_exclusive()
-        .one(conn)
-        .await?)
-}
-
-/// The user, locked for the rest of the transaction on PostgreSQL; NOT_FOUND if absent.
-pub(super) async fn load_for_update(
-    conn: &impl ConnectionTrait,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<user::Model> {
-    find_for_update(conn, tenant_id, user_id)
-        .await?
-        .ok_or_else(|| not_found(tenant_id, user_id))
-}
-
-/// Writes `user` (bumping its version) and, in the same transaction, queues the
-/// automatic email `kind` if any. Returns the user as stored.
-pub(super) async fn write(
-    outbox: &Outbox,
-    txn: &DatabaseTransaction,
-    settings: &tenant_settings::Model,
-    user: &user::Model,
-    kind: Option<EmailKind>,
-    pin: Option<&SecretString>,
-) -> Result<user::Model> {
-    let mut saved = user.clone();
-    saved.version += 1;
-    saved
-        .clone()
-        .into_active_model()
-        .reset_all()
-        .update(txn)
-        .await
-        .map_err(conflict)?;
-    if let Some(kind) = kind {
-        let event = EmailEvent {
-            settings,
-            user: &saved,
-            kind,
-            trigger: Trigger::Automatic,
-            pin,
-            to_address: None,
-        };
-        outbox.enqueue_notify(txn, &event.into_request()).await?;
-    }
-    Ok(saved)
-}
-
-/// A unique index refused the write: a concurrent change won.
-pub(super) fn conflict(error: sea_orm::DbErr) -> Error {
-    if dialin_store::is_unique_violation(&error) {
-        Error::Aborted("a concurrent change to this tenant's users won; retry".into())
-    } else {
-        Error::Database(error)
-    }
 }

@@ -11,6 +11,7 @@ mod group_commit;
 mod licence;
 mod pin_resets;
 mod tenant;
+mod users;
 mod verify;
 
 use dialin_proto::{

@@ -16,11 +16,12 @@ use tonic::Status;
 
 use super::{
     SettingsApi,
-    bulk_licence::users_for_update,
     convert::{EmailEvent, user_to_pb},
     group_commit::GroupWork,
-    licence::{not_found, require_hosted},
-    tenant, verify,
+    licence::require_hosted,
+    tenant,
+    users::{not_found, users_for_update},
+    verify,
 };
 use crate::{
     entity::user,
