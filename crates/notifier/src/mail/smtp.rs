@@ -1,0 +1,261 @@
+//! The SMTP relay: its URL, and a few long-lived connections to it.
+//!
+//! The connections are opened here, not by lettre's pool: lettre 0.11 never
+//! sets `TCP_NODELAY`, and Nagle then holds the final `.` of every message
+//! until the server's delayed ACK (~40 ms a message). Each connection is ours,
+//! with no-delay set, and lettre speaks SMTP over it.
+
+use std::{sync::Mutex, time::Duration};
+
+use dialin_domain::time::now_millis;
+use lettre::{
+    Message,
+    transport::smtp::{
+        authentication::{Credentials, Mechanism},
+        client::{AsyncSmtpConnection, TlsParameters},
+        extension::ClientId,
+    },
+};
+use tokio::{net::TcpStream, sync::Semaphore};
+
+use super::{MailConfigError, SendError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Security {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// STARTTLS, refusing a server that does not offer it.
+    Required,
+    /// STARTTLS when offered.
+    Opportunistic,
+    None,
+}
+
+pub(super) struct SmtpServer {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+}
+
+impl SmtpServer {
+    pub(super) fn parse(text: &str) -> Result<Self, MailConfigError> {
+        let url = url::Url::parse(text)?;
+        let (default_port, implicit) = match url.scheme() {
+            "smtp" => (25, false),
+            "smtps" => (465, true),
+            other => return Err(MailConfigError::Scheme(other.to_owned())),
+        };
+        let host = url.host_str().ok_or(MailConfigError::NoHost)?.to_owned();
+        let tls = url
+            .query_pairs()
+            .find(|(key, _)| key == "tls")
+            .map(|(_, value)| value.into_owned());
+        let security = match (implicit, tls.as_deref()) {
+            (true, _) => Security::Implicit,
+            (false, Some("required")) => Security::Required,
+            (false, Some("opportunistic") | None) => Security::Opportunistic,
+            (false, Some("none")) => Security::None,
+            (false, Some(other)) => return Err(MailConfigError::TlsMode(other.to_owned())),
+        };
+        let credentials = (!url.username().is_empty()).then(|| {
+            let decode = |text: &str| percent_decode(text);
+            Credentials::new(decode(url.username()), decode(url.password().unwrap_or("")))
+        });
+        if credentials.is_some() && security == Security::None {
+            return Err(MailConfigError::CredentialsWithoutTls);
+        }
+        Ok(Self {
+            host,
+            port: url.port().unwrap_or(default_port),
+            security,
+            credentials,
+        })
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+/// A few long-lived connections; a sender takes an idle one or opens a new one,
+/// and puts it back after a successful send.
+pub struct SmtpPool {
+    server: SmtpServer,
+    size: usize,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    permits: Semaphore,
+    timeout: Duration,
+    hello: ClientId,
+}
+
+impl SmtpPool {
+    pub(super) fn new(server: SmtpServer, size: usize, timeout: Duration) -> Self {
+        Self {
+            server,
+            size,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+            timeout,
+            hello: ClientId::default(),
+        }
+    }
+
+    /// How many connections it keeps.
+    pub(super) fn size(&self) -> usize {
+        self.size
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "SMTP {}:{} ({} connections)",
+            self.server.host, self.server.port, self.size
+        )
+    }
+
+    pub(super) async fn send(&self, message: &Message, claim_until: i64) -> Result<(), SendError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SendError::Transient("the SMTP pool is closed".into()))?;
+        if now_millis() + i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 2) > claim_until {
+            return Err(SendError::ClaimExpiring);
+        }
+        let bytes = message.formatted();
+        let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let (mut connection, reused) = match idle {
+            Some(connection) => (connection, true),
+            None => (self.connect().await?, false),
+        };
+        let mut result = self.transmit(&mut connection, message, &bytes).await;
+        // An idle connection the server closed fails before any reply: once
+        // more on a fresh connection, so that an idle timeout costs no retry delay.
+        if reused && matches!(&result, Err(TransmitError::Connection(_))) {
+            connection = self.connect().await?;
+            result = self.transmit(&mut connection, message, &bytes).await;
+        }
+        match result {
+            Ok(()) => {
+                if let Ok(mut idle) = self.idle.lock() {
+                    idle.push(connection);
+                }
+                Ok(())
+            }
+            Err(TransmitError::Connection(reason) | TransmitError::Transient(reason)) => {
+                Err(SendError::Transient(reason))
+            }
+            Err(TransmitError::Permanent(reason)) => Err(SendError::Permanent(reason)),
+        }
+    }
+
+    async fn transmit(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        message: &Message,
+        bytes: &[u8],
+    ) -> Result<(), TransmitError> {
+        match tokio::time::timeout(self.timeout, connection.send(message.envelope(), bytes)).await {
+            Ok(Ok(_response)) => Ok(()),
+            Ok(Err(error)) if error.is_permanent() => Err(TransmitError::Permanent(format!(
+                "SMTP server refused the message: {error}"
+            ))),
+            Ok(Err(error)) if error.is_transient() => Err(TransmitError::Transient(format!(
+                "SMTP server deferred the message: {error}"
+            ))),
+            Ok(Err(error)) => Err(TransmitError::Connection(format!("SMTP connection failed: {error}"))),
+            Err(_elapsed) => Err(TransmitError::Transient(format!(
+                "SMTP server did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        tokio::time::timeout(self.timeout, self.open())
+            .await
+            .unwrap_or_else(|_| Err(format!("connecting to the SMTP server took over {:?}", self.timeout)))
+            .map_err(SendError::Transient)
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, String> {
+        let server = &self.server;
+        let describe = |error: &dyn std::fmt::Display| {
+            format!("cannot reach the SMTP server {}:{}: {error}", server.host, server.port)
+        };
+        let tls = || TlsParameters::new(server.host.clone()).map_err(|error| describe(&error));
+        let mut connection = if server.security == Security::Implicit {
+            // lettre opens this socket itself (and so without no-delay): TLS
+            // must start before the greeting, which connect_with_transport reads.
+            AsyncSmtpConnection::connect_tokio1(
+                (server.host.as_str(), server.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(tls()?),
+                None,
+            )
+            .await
+            .map_err(|error| describe(&error))?
+        } else {
+            let stream = TcpStream::connect((server.host.as_str(), server.port))
+                .await
+                .map_err(|error| describe(&error))?;
+            stream.set_nodelay(true).map_err(|error| describe(&error))?;
+            let mut connection = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                .await
+                .map_err(|error| describe(&error))?;
+            let starttls = match server.security {
+                Security::Required => true,
+                Security::Opportunistic => connection.can_starttls(),
+                Security::None | Security::Implicit => false,
+            };
+            if starttls {
+                connection
+                    .starttls(tls()?, &self.hello)
+                    .await
+                    .map_err(|error| describe(&error))?;
+            }
+            connection
+        };
+        if let Some(credentials) = &server.credentials {
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(|error| format!("SMTP authentication failed: {error}"))?;
+        }
+        Ok(connection)
+    }
+}
+
+enum TransmitError {
+    /// The connection broke before the server answered.
+    Connection(String),
+    Transient(String),
+    Permanent(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls() {
+        let plain = SmtpServer::parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!(
+            (plain.host.as_str(), plain.port, plain.security),
+            ("127.0.0.1", 2525, Security::Opportunistic)
+        );
+        assert!(plain.credentials.is_none());
+        let relay = SmtpServer::parse("smtp://user:p%40ss@relay.example.com:587?tls=required").unwrap();
+        assert_eq!((relay.port, relay.security), (587, Security::Required));
+        assert!(relay.credentials.is_some());
+        assert_eq!(SmtpServer::parse("smtps://mail.example.com").unwrap().port, 465);
+        assert!(SmtpServer::parse("http://x").is_err());
+        assert!(SmtpServer::parse("smtp://x?tls=maybe").is_err());
+        assert!(SmtpServer::parse("smtp://u:p@x?tls=none").is_err());
+        assert_eq!(percent_decode("p%40ss"), "p@ss");
+    }
+}
