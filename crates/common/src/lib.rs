@@ -2,6 +2,7 @@
 //! (health, reflection, bounded drain), shutdown, TLS, telemetry, and the
 //! request paths' error type.
 
+pub mod binary;
 pub mod duration;
 pub mod error;
 pub mod server;

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use dialin_common::binary;
 use dialin_notifier::{
     config::{Config, NotifierCommand},
     preview,
@@ -15,13 +16,7 @@ async fn main() -> ExitCode {
     dialin_common::install_crypto_provider();
     match &config.command {
         Some(NotifierCommand::Schema(Command::Migrate)) => {
-            return match startup::migrate(&config).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(%error, "dialin-notifier migrate failed");
-                    ExitCode::FAILURE
-                }
-            };
+            return binary::exit_code("dialin-notifier migrate", "failed", startup::migrate(&config).await);
         }
         Some(NotifierCommand::Preview(args)) => {
             return match preview::write_files(args, &config.mail_from) {
@@ -39,18 +34,5 @@ async fn main() -> ExitCode {
         }
         None => {}
     }
-    let application = match Application::build(config).await {
-        Ok(application) => application,
-        Err(error) => {
-            tracing::error!(%error, "dialin-notifier cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
-    match application.run_until(dialin_common::shutdown::signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "dialin-notifier failed");
-            ExitCode::FAILURE
-        }
-    }
+    binary::serve("dialin-notifier", Application::build(config).await).await
 }

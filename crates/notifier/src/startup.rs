@@ -4,6 +4,7 @@ use dialin_store::Store;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use dialin_common::{
+    binary,
     server::{self, ServeOptions},
     telemetry_metrics,
     tls::{TlsError, TlsFiles},
@@ -185,4 +186,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     server::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })
+}
+
+impl binary::Serve for Application {
+    type Error = StartupError;
+
+    async fn serve_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartupError> {
+        self.run_until(shutdown).await
+    }
 }

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use dialin_common::binary;
 use dialin_settings::{
     config::Config,
     startup::{self, Application},
@@ -13,26 +14,7 @@ async fn main() -> ExitCode {
     dialin_common::telemetry::init();
     dialin_common::install_crypto_provider();
     if config.command == Some(Command::Migrate) {
-        return match startup::migrate(&config).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                tracing::error!(%error, "dialin-settings migrate failed");
-                ExitCode::FAILURE
-            }
-        };
+        return binary::exit_code("dialin-settings migrate", "failed", startup::migrate(&config).await);
     }
-    let application = match Application::build(config).await {
-        Ok(application) => application,
-        Err(error) => {
-            tracing::error!(%error, "dialin-settings cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
-    match application.run_until(dialin_common::shutdown::signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "dialin-settings failed");
-            ExitCode::FAILURE
-        }
-    }
+    binary::serve("dialin-settings", Application::build(config).await).await
 }
