@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tonic::{
+    Response, Status,
     service::Routes,
     transport::{Server, ServerTlsConfig, server::TcpIncoming},
 };
@@ -161,4 +162,21 @@ async fn set_status(reporter: &HealthReporter, service_name: &str, status: Servi
 
 fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// Runs a handler's `work` to its end even if the caller goes away, so that a
+/// call cut off mid-transaction never leaves that transaction to a pooled
+/// connection; its error becomes the call's status.
+pub async fn run_to_completion<T, E>(
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<Response<T>, Status>
+where
+    T: Send + 'static,
+    E: Into<Status> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
+        .map(Response::new)
+        .map_err(Into::into)
 }

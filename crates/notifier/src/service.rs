@@ -277,25 +277,18 @@ fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
     }
 }
 
-/// Runs a handler to its end even if the caller goes away, so that a call cut
-/// off mid-transaction never leaves that transaction to a pooled connection.
+/// Runs `handler` on its own clone of the API to its end ([`dialin_common::server::run_to_completion`]).
 async fn run_to_completion<Req, Resp, F, Fut>(
     api: &NotifierApi,
     request: Request<Req>,
     handler: F,
 ) -> Result<Response<Resp>, Status>
 where
-    Req: Send + 'static,
     Resp: Send + 'static,
     F: FnOnce(NotifierApi, Req) -> Fut,
     Fut: std::future::Future<Output = Result<Resp>> + Send + 'static,
 {
-    let work = handler(api.clone(), request.into_inner());
-    tokio::spawn(work)
-        .await
-        .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
-        .map(Response::new)
-        .map_err(Status::from)
+    dialin_common::server::run_to_completion(handler(api.clone(), request.into_inner())).await
 }
 
 #[tonic::async_trait]

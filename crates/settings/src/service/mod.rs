@@ -102,9 +102,8 @@ for_tenant!(
     VerifyPinRequest,
 );
 
-/// Checks the caller may act for the request's tenant (before anything is
-/// read, so nothing about another tenant can leak), runs the handler, and turns
-/// its error into a status.
+/// Checks the caller may act for the request's tenant, before anything is
+/// read, so that nothing about another tenant can leak.
 async fn authorized<R: ForTenant>(request: &Request<R>) -> Result<(), Status> {
     let caller = request
         .extensions()
@@ -118,13 +117,7 @@ macro_rules! rpc {
         authorized(&$request).await?;
         let api = $api.clone();
         let request = $request.into_inner();
-        // The work runs to its end even if the caller goes away: a call cut off
-        // mid-transaction must not leave that transaction to a pooled connection.
-        tokio::spawn(async move { $handler(&api, request).await })
-            .await
-            .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
-            .map(Response::new)
-            .map_err(Status::from)
+        dialin_common::server::run_to_completion(async move { $handler(&api, request).await }).await
     }};
 }
 
