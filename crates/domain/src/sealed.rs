@@ -74,6 +74,18 @@ impl PayloadCipher {
             .find_map(|cipher| cipher.decrypt(XNonce::from_slice(nonce), ciphertext).ok())
             .ok_or(OpenError)
     }
+
+    /// `sealed`, opened as a message `M`, changed by `change` and sealed
+    /// again; `None` when it cannot be opened or decoded.
+    pub fn reseal<M: prost::Message + Default>(
+        &self,
+        sealed: &SealedPayload,
+        change: impl FnOnce(&mut M),
+    ) -> Option<SealedPayload> {
+        let mut message = M::decode(self.open(sealed).ok()?.as_slice()).ok()?;
+        change(&mut message);
+        Some(self.seal(&message.encode_to_vec()))
+    }
 }
 
 #[cfg(test)]

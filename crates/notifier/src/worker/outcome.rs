@@ -5,7 +5,6 @@ use std::{sync::Arc, time::Duration};
 
 use dialin_domain::{sealed::SealedPayload, time::now_millis};
 use dialin_proto::notifier::v1::{Conference, DeliveryStatus};
-use prost::Message;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     sea_query::{self, Expr},
@@ -239,10 +238,10 @@ impl DeliveryWorker {
 
     /// The stored content with its PIN cleared (`None` when there is none).
     fn without_pin(&self, delivery: &delivery::Model) -> Option<SealedPayload> {
-        let opened = self.cipher.open(delivery.payload.as_ref()?).ok()?;
-        let mut conference = Conference::decode(opened.as_slice()).ok()?;
-        conference.pin.clear();
-        Some(self.cipher.seal(&conference.encode_to_vec()))
+        self.cipher
+            .reseal(delivery.payload.as_ref()?, |conference: &mut Conference| {
+                conference.pin.clear()
+            })
     }
 }
 

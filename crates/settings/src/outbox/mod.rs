@@ -295,16 +295,16 @@ impl Dispatcher {
 
     /// A refused event is kept for diagnosis, but not its PIN.
     fn without_pin(&self, row: &outbox::Model) -> SealedPayload {
-        let opened = self.outbox.cipher.open(&row.payload).ok();
-        match opened.and_then(|bytes| NotifyRequest::decode(bytes.as_slice()).ok()) {
-            Some(mut event) if row.topic == TOPIC_NOTIFY => {
-                if let Some(conference) = event.conference.as_mut() {
-                    conference.pin.clear();
-                }
-                self.outbox.cipher.seal(&event.encode_to_vec())
-            }
-            _ => row.payload.clone(),
-        }
+        let without_pin = (row.topic == TOPIC_NOTIFY)
+            .then(|| {
+                self.outbox.cipher.reseal(&row.payload, |event: &mut NotifyRequest| {
+                    if let Some(conference) = event.conference.as_mut() {
+                        conference.pin.clear();
+                    }
+                })
+            })
+            .flatten();
+        without_pin.unwrap_or_else(|| row.payload.clone())
     }
 }
 
