@@ -44,7 +44,8 @@ pub struct Config {
     )]
     pub mail_from: String,
 
-    /// Long-lived SMTP connections, each with its own sender task.
+    /// SMTP connections this replica keeps open to the relay: at most this many
+    /// emails are in flight at once, each on a connection of its own.
     #[arg(long, env = "DIALIN_SMTP_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub smtp_connections: u16,
 

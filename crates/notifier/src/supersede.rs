@@ -56,9 +56,8 @@ fn replaces(kind: EmailKind) -> &'static [EmailKind] {
 /// one made the cost grow with the history.
 ///
 /// The pairs are joined as a `VALUES` list ([`values_rows`]): asked as
-/// `tenant_id IN (…) AND user_id IN (…)`, PostgreSQL read the onboarding
-/// tenant's every delivery per call in the benchmark (0.1–0.7 s each at
-/// 100,000 deliveries, against ~1.5 ms this way).
+/// `tenant_id IN (…) AND user_id IN (…)`, PostgreSQL reads the onboarding
+/// tenant's every delivery per call (BENCHMARKS.md has the figures).
 pub async fn history_of(conn: &impl ConnectionTrait, emails: &[(&str, &str, i64)]) -> Result<History, DbErr> {
     let mut history = History::new();
     let asked: HashSet<(&str, &str)> = emails
@@ -80,8 +79,8 @@ pub async fn history_of(conn: &impl ConnectionTrait, emails: &[(&str, &str, i64)
     let sql = if backend == DatabaseBackend::Postgres {
         // One index lookup per pair, whatever the statistics say: the LATERAL
         // subquery (kept whole by OFFSET 0) cannot become a hash join over the
-        // whole table, which is what PostgreSQL chose in the benchmark for the
-        // plain join (a sequential scan, JIT-compiled, 45-90 ms a call).
+        // whole table, which is what PostgreSQL chooses for the plain join
+        // under load (a sequential scan per call).
         format!(
             "SELECT {columns} FROM (VALUES {asked_rows}) AS asked CROSS JOIN LATERAL (
                  SELECT * FROM deliveries

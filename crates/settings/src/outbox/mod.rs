@@ -40,8 +40,8 @@ const TOPIC_POLICY: &str = "policy";
 /// Rows read per round trip to the database.
 const BATCH: u64 = 2000;
 /// Events per `NotifyBatch` call: the most the notifier takes. Each call is a
-/// transaction there, and the dispatcher waits for one before the next: 1,000
-/// a call made onboarding 1.7× faster than 250 (20,000 users, SQLite).
+/// transaction there, and the dispatcher waits for one before the next, so
+/// fewer, larger calls onboard faster (BENCHMARKS.md).
 const NOTIFY_BATCH: usize = 1000;
 /// How often an idle dispatcher looks for work it was not woken for (another
 /// replica's rows, or a wake-up lost to a crash).

@@ -8,10 +8,9 @@ use super::{Dispatcher, NOTIFY_BATCH, Outcome};
 use crate::entity::outbox;
 
 /// The dispatcher's outcome writes, one at a time in a task of their own, so
-/// that it hands over the next runs while a write waits for its turn: on SQLite
-/// behind the admins' transactions, 40–80 ms for the deletes of 1,000 events
-/// (100,000-user suppressed path), where handing over the next 1,000 took ~30.
-/// What is handed over meanwhile waits, and goes with the next write.
+/// that it hands over the next runs while a write waits for its turn (on SQLite
+/// behind the admins' transactions, longer than handing over the next run
+/// takes). What is handed over meanwhile waits, and goes with the next write.
 #[derive(Default)]
 pub(super) struct OutcomeWrites {
     /// A write in flight holds no retry (a retry ends the dispatch, and is

@@ -192,8 +192,8 @@ enum Lock {
 /// is a `LATERAL` lookup, with the tenant taken from the list rather than a
 /// constant: a tenant that grew since the last ANALYZE (one onboarding 100,000
 /// users outruns autoanalyze) is estimated at a row or two, and for a constant
-/// tenant PostgreSQL then read all of its users into a hash (70 ms a call at
-/// 100,000 users, and growing) or looked each one up through the wrong index.
+/// tenant PostgreSQL then reads all of its users into a hash (slower with
+/// every user added) or looks each one up through the wrong index.
 fn users_listed(backend: DatabaseBackend, columns: &str, key: &str, rows: usize, lock: Lock) -> String {
     let asked = values_rows(backend, rows, 2);
     if backend == DatabaseBackend::Postgres {
