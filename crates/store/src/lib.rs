@@ -71,7 +71,7 @@ impl Store {
     where
         E: From<DbErr>,
     {
-        self.write_within(WRITE_TURN_TIMEOUT, work).await
+        self.write_queued_since(Instant::now(), work).await
     }
 
     /// [`Store::write`] for work that has been queued since `since` (a
@@ -85,23 +85,10 @@ impl Store {
     where
         E: From<DbErr>,
     {
-        self.write_within(WRITE_TURN_TIMEOUT.saturating_sub(since.elapsed()), work)
-            .await
-    }
-
-    async fn write_within<T, E>(
-        &self,
-        turn_timeout: Duration,
-        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        E: From<DbErr>,
-    {
-        // PostgreSQL ignores the transaction mode: rows are locked with
-        // `SELECT … FOR UPDATE` there.
+        // PostgreSQL has no write turn: its writers lock rows (`SELECT … FOR UPDATE`).
         let (txn, _turn) = match &self.writer {
             Some(writer) => {
-                let in_turn = writer.begin(turn_timeout).await?;
+                let in_turn = writer.begin(WRITE_TURN_TIMEOUT.saturating_sub(since.elapsed())).await?;
                 (in_turn.txn, Some(in_turn.turn))
             }
             None => (self.pool.begin().await?, None),

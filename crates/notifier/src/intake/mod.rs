@@ -87,9 +87,8 @@ pub async fn notify_many(
 /// Decides and records `events` in one transaction ([`decide`]): an answer
 /// per event, in order.
 async fn record(db: &Store, cipher: &PayloadCipher, events: &[Event]) -> Result<Vec<Result<Recorded>>, DbErr> {
-    let now = time::now_millis();
     let (plan, superseded) = db
-        .write(async |txn| decide_and_apply(txn, events, cipher, now).await)
+        .write(async |txn| decide_and_apply(txn, events, cipher).await)
         .await?;
 
     superseded.count();
@@ -123,7 +122,6 @@ async fn decide_and_apply<'e>(
     txn: &DatabaseTransaction,
     events: &'e [Event],
     cipher: &PayloadCipher,
-    now: i64,
 ) -> Result<(Plan<'e>, supersede::Superseded), DbErr> {
     let known: HashMap<String, Recorded> = delivery::Entity::find()
         .filter(delivery::Column::DeliveryId.is_in(events.iter().map(|event| event.delivery_id.as_str())))
@@ -149,6 +147,7 @@ async fn decide_and_apply<'e>(
         })
         .collect();
     let history = supersede::history_of(txn, &automatic).await?;
+    let now = time::now_millis();
     let plan = decide(events, known, &policies, history, now);
     let superseded = apply(txn, &plan, cipher, now).await?;
     Ok((plan, superseded))
@@ -163,9 +162,12 @@ async fn apply(
 ) -> Result<supersede::Superseded, DbErr> {
     let mut superseded = supersede::Superseded::default();
     for ((reason, kind), delivery_ids) in &plan.stale {
-        let count = supersede_recorded(txn, reason, delivery_ids.clone(), now).await?;
+        let count = supersede_recorded(txn, reason, delivery_ids, now).await?;
         superseded.add(*kind, count);
     }
+    // Built before the first insert: a mapping iterator held across the
+    // awaits below would keep the handler's future from being `Send` (a
+    // limitation of rustc's higher-ranked lifetimes, rust-lang/rust#110338).
     let rows: Vec<delivery::ActiveModel> = plan
         .new
         .iter()
@@ -186,7 +188,7 @@ async fn apply(
 async fn supersede_recorded(
     conn: &impl ConnectionTrait,
     reason: &str,
-    delivery_ids: Vec<String>,
+    delivery_ids: &[String],
     now: i64,
 ) -> Result<u64, DbErr> {
     let result = delivery::Entity::update_many()
@@ -196,7 +198,7 @@ async fn supersede_recorded(
         )
         .col_expr(delivery::Column::Reason, Expr::value(reason))
         .col_expr(delivery::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
-        .filter(delivery::Column::DeliveryId.is_in(delivery_ids))
+        .filter(delivery::Column::DeliveryId.is_in(delivery_ids.iter().map(String::as_str)))
         .filter(delivery::still_pending())
         .filter(delivery::Column::LeaseUntil.lte(now))
         .exec(conn)

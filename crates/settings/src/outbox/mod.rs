@@ -200,20 +200,18 @@ impl Dispatcher {
                 after = read.last().map_or(after, |row| row.id);
                 due.extend(read);
             }
-            if due.is_empty() {
-                break IDLE_POLL;
-            }
+            let run = match next_run(&mut due, now_millis()) {
+                Next::HandOver(run) => run,
+                Next::Wait(backoff) => break backoff,
+                Next::Idle => break IDLE_POLL,
+            };
+            // What was taken off `due` is still in the table: the next holder reads it.
             if lease_taken.elapsed() > LEASE / 3 {
                 if !self.take_lease().await? {
                     break IDLE_POLL;
                 }
                 lease_taken = tokio::time::Instant::now();
             }
-            let run = match next_run(&mut due, now_millis()) {
-                Next::HandOver(run) => run,
-                Next::Wait(backoff) => break backoff,
-                Next::Idle => break IDLE_POLL,
-            };
             let handed_over = self.hand_over(run).await;
             let retry = handed_over
                 .iter()
@@ -247,8 +245,7 @@ impl Dispatcher {
         if outcomes.is_empty() {
             return Ok(None);
         }
-        // The outcomes are written together, in a transaction: on SQLite a
-        // write waits its turn with the other writers instead of polling for the lock.
+        // The outcomes are written together, in one transaction.
         let writes = plan_writes(outcomes, |attempts| self.backoff.delay(attempts.unsigned_abs() + 1));
         let retry_after = writes.retry_after();
         self.db.write(async |txn| self.apply(txn, writes).await).await?;
