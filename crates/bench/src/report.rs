@@ -66,7 +66,7 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
             ("GetTenantSettings", &run.get_settings, Some(&run.get_settings_half)),
             ("ResetPin, switch on", &run.reset_pin_on, Some(&run.reset_pin_on_half)),
             ("ResetPin, switch off", &run.reset_pin_off, None),
-            ("AssignLicense", &run.assign_licence, None),
+            ("AssignLicense", &run.assign_license, None),
         ];
         for (name, figures, half) in rows {
             let half = half.map_or(

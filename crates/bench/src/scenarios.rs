@@ -117,7 +117,7 @@ pub struct DialinFigures {
     pub reset_pin_on: Figures,
     pub reset_pin_on_half: Figures,
     pub reset_pin_off: Figures,
-    pub assign_licence: Figures,
+    pub assign_license: Figures,
     pub onboarding_batch: Onboarding,
     pub onboarding_single: Onboarding,
     pub suppressed_per_second: f64,
@@ -172,7 +172,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink
     for tenant in ["bench", "batch", "single", "quiet"] {
         add_toll_number(&mut client, tenant).await?;
     }
-    let pool = licence_batches(&channels, "bench", "pool", POOL.min(plan.users), 2).await?;
+    let pool = license_batches(&channels, "bench", "pool", POOL.min(plan.users), 2).await?;
     dialin
         .wait_for_emails(Some("SENT"), pool as u64, plan.email_deadline)
         .await?;
@@ -212,13 +212,13 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink
 
     let assign_call = |channel: Channel, sequence: u64| async move {
         SettingsServiceClient::new(channel)
-            .assign_license(licence_request("bench", &format!("single-{sequence}")))
+            .assign_license(license_request("bench", &format!("single-{sequence}")))
             .await
             .map(drop)
     };
     eprintln!("  AssignLicense …");
-    let assign_licence = load::run(plan.load(), &channels, assign_call).await;
-    queued += assign_licence.all_ok;
+    let assign_license = load::run(plan.load(), &channels, assign_call).await;
+    queued += assign_license.all_ok;
     dialin.wait_for_emails(None, queued, plan.email_deadline).await?;
 
     // Bulk onboarding, switch on: from the first call to the last email accepted by the sink.
@@ -226,7 +226,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink
     let before = cpu(dialin);
     let stretch = Stretch::start(sink);
     let sent_before = dialin.emails("SENT").await?;
-    licence_batches(&channels, "batch", "user", plan.users, 2).await?;
+    license_batches(&channels, "batch", "user", plan.users, 2).await?;
     dialin
         .wait_for_emails(Some("SENT"), sent_before + plan.users as u64, plan.email_deadline)
         .await?;
@@ -241,7 +241,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink
     let stretch = Stretch::start(sink);
     let sent_before = dialin.emails("SENT").await?;
     eprintln!("  onboarding by single AssignLicense calls …");
-    licence_singly(&channels, "single", plan.users, plan.callers).await?;
+    license_singly(&channels, "single", plan.users, plan.callers).await?;
     dialin
         .wait_for_emails(Some("SENT"), sent_before + plan.users as u64, plan.email_deadline)
         .await?;
@@ -258,7 +258,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink
     set_switch(&mut client, "quiet", false).await?;
     let suppressed_before = dialin.emails("SUPPRESSED").await?;
     let stretch = Stretch::start(sink);
-    licence_batches(&channels, "quiet", "user", plan.users, 2).await?;
+    license_batches(&channels, "quiet", "user", plan.users, 2).await?;
     dialin
         .wait_for_emails(
             Some("SUPPRESSED"),
@@ -278,7 +278,7 @@ async fn measure(plan: &Plan, backend: Backend, dialin: &Dialin, sink: &SmtpSink
         reset_pin_on,
         reset_pin_on_half,
         reset_pin_off,
-        assign_licence,
+        assign_license,
         onboarding_batch,
         onboarding_single,
         suppressed_per_second,
@@ -291,7 +291,7 @@ fn cpu(dialin: &Dialin) -> f64 {
     settings.cpu_seconds + notifier.cpu_seconds
 }
 
-fn licence_request(tenant_id: &str, user_id: &str) -> settings::AssignLicenseRequest {
+fn license_request(tenant_id: &str, user_id: &str) -> settings::AssignLicenseRequest {
     settings::AssignLicenseRequest {
         tenant_id: tenant_id.into(),
         user_id: user_id.into(),
@@ -328,7 +328,7 @@ async fn set_switch(client: &mut SettingsServiceClient<Channel>, tenant_id: &str
 
 /// Licenses `<prefix>-0` … `<prefix>-<count-1>` with AssignLicenses, 1,000 a
 /// call, `concurrency` calls at a time; returns how many were licensed.
-async fn licence_batches(
+async fn license_batches(
     channels: &[Channel],
     tenant_id: &str,
     prefix: &str,
@@ -342,7 +342,7 @@ async fn licence_batches(
             tenant_id: tenant_id.clone(),
             users: users
                 .map(|i| {
-                    let request = licence_request(&tenant_id, &format!("{prefix}-{i}"));
+                    let request = license_request(&tenant_id, &format!("{prefix}-{i}"));
                     settings::UserToLicense {
                         user_id: request.user_id,
                         email: request.email,
@@ -378,10 +378,10 @@ async fn licence_batches(
 }
 
 /// Licenses `count` users with single AssignLicense calls, `callers` at a time.
-async fn licence_singly(channels: &[Channel], tenant_id: &str, count: usize, callers: usize) -> Result<(), String> {
+async fn license_singly(channels: &[Channel], tenant_id: &str, count: usize, callers: usize) -> Result<(), String> {
     let tenant_id = tenant_id.to_owned();
     share_out(channels, count, 1, callers, move |mut client, users| {
-        let request = licence_request(&tenant_id, &format!("user-{}", users.start));
+        let request = license_request(&tenant_id, &format!("user-{}", users.start));
         async move {
             let mut retried = false;
             loop {
@@ -398,7 +398,7 @@ async fn licence_singly(channels: &[Channel], tenant_id: &str, count: usize, cal
 }
 
 /// What settings answers when a retried call finds its first attempt's work done.
-const ALREADY_LICENSED: &str = "already holds a licence";
+const ALREADY_LICENSED: &str = "already holds a license";
 
 /// A call cut off with its connection: the server closes every connection
 /// after a while (so that clients spread over new replicas), and a call sent as

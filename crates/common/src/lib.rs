@@ -3,6 +3,7 @@
 //! request paths' error type.
 
 pub mod binary;
+pub mod defaults;
 pub mod duration;
 pub mod error;
 pub mod server;

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use dialin_common::{duration::parse as parse_duration, tls::TlsArgs};
+use dialin_common::{defaults, duration::parse as parse_duration, tls::TlsArgs};
 use dialin_proto::notifier::v1::EmailKind;
 use dialin_store::schema::Command;
 
@@ -15,14 +15,14 @@ use dialin_store::schema::Command;
 )]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "DIALIN_NOTIFIER_LISTEN", default_value = "127.0.0.1:50052")]
+    #[arg(long, env = "DIALIN_NOTIFIER_LISTEN", default_value = defaults::NOTIFIER_LISTEN)]
     pub listen: SocketAddr,
 
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
     #[arg(
         long,
         env = "DIALIN_NOTIFIER_DATABASE_URL",
-        default_value = "sqlite://var/notifier.db?mode=rwc",
+        default_value = defaults::NOTIFIER_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,
@@ -33,20 +33,20 @@ pub struct Config {
     pub smtp_url: Option<String>,
 
     /// Where emails are written when no SMTP server is configured.
-    #[arg(long, env = "DIALIN_MAIL_DIR", default_value = "./var/mail")]
+    #[arg(long, env = "DIALIN_MAIL_DIR", default_value = defaults::MAIL_DIR)]
     pub mail_dir: PathBuf,
 
     /// The sender of every email, unless a tenant overrides it.
     #[arg(
         long,
         env = "DIALIN_MAIL_FROM",
-        default_value = "Audio Conferencing <no-reply@localhost>"
+        default_value = defaults::MAIL_FROM
     )]
     pub mail_from: String,
 
     /// SMTP connections this replica keeps open to the relay: at most this many
     /// emails are in flight at once, each on a connection of its own.
-    #[arg(long, env = "DIALIN_SMTP_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "DIALIN_SMTP_CONNECTIONS", default_value_t = defaults::SMTP_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub smtp_connections: u16,
 
     /// Longest wait for the SMTP server on one step (connect, a command, the message).

@@ -235,7 +235,7 @@ impl NotifierApi {
     }
 }
 
-fn notify_response(recorded: intake::Recorded) -> pb::NotifyResponse {
+fn notify_response(recorded: intake::Answer) -> pb::NotifyResponse {
     pb::NotifyResponse {
         delivery_id: recorded.delivery_id,
         status: recorded.status.into(),

@@ -24,7 +24,7 @@ pub struct EmailIdentity<'a> {
 
 /// An automatic email already recorded (or being recorded) for a user.
 #[derive(Debug)]
-pub struct Recorded {
+pub struct PriorEmail {
     pub delivery_id: String,
     pub kind: EmailKind,
     pub status: DeliveryStatus,
@@ -34,7 +34,7 @@ pub struct Recorded {
 }
 
 /// A user's automatic emails, keyed by (tenant, user).
-pub type History = HashMap<(String, String), Vec<Recorded>>;
+pub type History = HashMap<(String, String), Vec<PriorEmail>>;
 
 /// The pending emails a newer email of `kind` makes stale. A PIN email replaces
 /// an older PIN email (the old PIN no longer works); a details email replaces an
@@ -113,7 +113,7 @@ pub async fn history_of(conn: &impl ConnectionTrait, emails: &[(&str, &str, i64)
         let user_id: String = row.try_get("", "user_id")?;
         let kind: String = row.try_get("", "kind")?;
         let status: String = row.try_get("", "status")?;
-        history.entry((tenant_id, user_id)).or_default().push(Recorded {
+        history.entry((tenant_id, user_id)).or_default().push(PriorEmail {
             delivery_id: row.try_get("", "delivery_id")?,
             kind: EmailKind::from_str_name(&kind).unwrap_or_default(),
             status: DeliveryStatus::from_str_name(&status).unwrap_or_default(),
@@ -152,7 +152,7 @@ pub fn older_than<'h>(
     email: &EmailIdentity<'_>,
     delivery_id: &str,
     now: i64,
-) -> Vec<&'h Recorded> {
+) -> Vec<&'h PriorEmail> {
     if email.trigger != Trigger::Automatic {
         return Vec::new();
     }
@@ -176,7 +176,7 @@ pub fn older_than<'h>(
 }
 
 /// Adds a newly recorded email to the history.
-pub fn record(history: &mut History, email: &EmailIdentity<'_>, recorded: Recorded) {
+pub fn remember(history: &mut History, email: &EmailIdentity<'_>, recorded: PriorEmail) {
     if email.trigger == Trigger::Automatic {
         history
             .entry((email.tenant_id.to_owned(), email.user_id.to_owned()))
@@ -185,7 +185,7 @@ pub fn record(history: &mut History, email: &EmailIdentity<'_>, recorded: Record
     }
 }
 
-fn user_history<'h>(history: &'h History, email: &EmailIdentity<'_>) -> Option<&'h Vec<Recorded>> {
+fn user_history<'h>(history: &'h History, email: &EmailIdentity<'_>) -> Option<&'h Vec<PriorEmail>> {
     history.get(&(email.tenant_id.to_owned(), email.user_id.to_owned()))
 }
 

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use dialin_common::{duration::parse as parse_duration, tls::TlsArgs};
+use dialin_common::{defaults, duration::parse as parse_duration, tls::TlsArgs};
 use dialin_store::schema::Command;
 
 #[derive(Debug, Clone, Parser)]
@@ -14,20 +14,20 @@ use dialin_store::schema::Command;
 )]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "DIALIN_SETTINGS_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "DIALIN_SETTINGS_LISTEN", default_value = defaults::SETTINGS_LISTEN)]
     pub listen: SocketAddr,
 
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
     #[arg(
         long,
         env = "DIALIN_SETTINGS_DATABASE_URL",
-        default_value = "sqlite://var/settings.db?mode=rwc",
+        default_value = defaults::SETTINGS_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,
 
     /// Where the notifier service listens.
-    #[arg(long, env = "DIALIN_NOTIFIER_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(long, env = "DIALIN_NOTIFIER_URL", default_value = defaults::NOTIFIER_URL)]
     pub notifier_url: String,
 
     /// Bearer tokens and their scopes (see the README). Unset: no

@@ -6,7 +6,7 @@ use tonic::Code;
 
 const TOLL: &str = "+14255550100";
 
-fn licence(user_id: &str, email: &str, display_name: &str) -> settings::AssignLicenseRequest {
+fn license(user_id: &str, email: &str, display_name: &str) -> settings::AssignLicenseRequest {
     settings::AssignLicenseRequest {
         tenant_id: "t".into(),
         user_id: user_id.into(),
@@ -34,7 +34,7 @@ async fn malformed_input_is_invalid_argument() {
 
     // A tenant with no toll number cannot license users, and is told what to do.
     assert_status(
-        s.assign_license(licence("u", "u@example.com", "U")).await,
+        s.assign_license(license("u", "u@example.com", "U")).await,
         Code::FailedPrecondition,
         "AddServiceNumber",
     );
@@ -48,30 +48,30 @@ async fn malformed_input_is_invalid_argument() {
     .unwrap();
 
     assert_status(
-        s.assign_license(licence("u", "not-an-email", "U")).await,
+        s.assign_license(license("u", "not-an-email", "U")).await,
         Code::InvalidArgument,
         "email",
     );
     assert_status(
-        s.assign_license(licence("u", "u@example.com", "Eve\r\nBcc: all@example.com"))
+        s.assign_license(license("u", "u@example.com", "Eve\r\nBcc: all@example.com"))
             .await,
         Code::InvalidArgument,
         "line breaks",
     );
     assert_status(
-        s.assign_license(licence("", "u@example.com", "U")).await,
+        s.assign_license(license("", "u@example.com", "U")).await,
         Code::InvalidArgument,
         "user_id",
     );
     assert_status(
-        s.assign_license(licence(&"x".repeat(129), "u@example.com", "U")).await,
+        s.assign_license(license(&"x".repeat(129), "u@example.com", "U")).await,
         Code::InvalidArgument,
         "user_id",
     );
-    let mut empty_tenant = licence("u", "u@example.com", "U");
+    let mut empty_tenant = license("u", "u@example.com", "U");
     empty_tenant.tenant_id = String::new();
     assert_status(s.assign_license(empty_tenant).await, Code::InvalidArgument, "tenant_id");
-    let mut bad_locale = licence("u", "u@example.com", "U");
+    let mut bad_locale = license("u", "u@example.com", "U");
     bad_locale.locale = Some("fr_FR".into());
     assert_status(s.assign_license(bad_locale).await, Code::InvalidArgument, "locale");
 
@@ -193,7 +193,7 @@ async fn unknown_users_and_foreign_numbers() {
         })
         .await;
     assert_status(wrong_type, Code::FailedPrecondition, "TOLL_FREE");
-    let mut requested = licence("jo", "jo@example.com", "Jo");
+    let mut requested = license("jo", "jo@example.com", "Jo");
     requested.toll_number = Some("+33170000000".into());
     assert_status(
         s.assign_license(requested).await,
@@ -201,8 +201,8 @@ async fn unknown_users_and_foreign_numbers() {
         "+33170000000",
     );
 
-    let already = s.assign_license(licence("ida", "ida@example.com", "Ida")).await;
-    assert_status(already, Code::FailedPrecondition, "already holds a licence");
+    let already = s.assign_license(license("ida", "ida@example.com", "Ida")).await;
+    assert_status(already, Code::FailedPrecondition, "already holds a license");
     let third_party_without_name = s
         .set_provider(settings::SetProviderRequest {
             tenant_id: "t".into(),
@@ -243,7 +243,7 @@ async fn odd_unicode_is_handled_or_refused_never_a_panic() {
     for (user_id, name) in accepted {
         clients
             .settings
-            .assign_license(licence(user_id, &format!("{user_id}@example.com"), name))
+            .assign_license(license(user_id, &format!("{user_id}@example.com"), name))
             .await
             .unwrap_or_else(|status| panic!("{user_id}: {status:?}"));
         let deliveries = clients.settled_deliveries("t", user_id, 1).await;
@@ -265,7 +265,7 @@ async fn odd_unicode_is_handled_or_refused_never_a_panic() {
             words,
         );
     }
-    let mut bad_locale = licence("loc", "loc@example.com", "Loc");
+    let mut bad_locale = license("loc", "loc@example.com", "Loc");
     bad_locale.locale = Some("fr-\u{0301}FR".into());
     assert_status(
         clients.settings.assign_license(bad_locale).await,
@@ -281,5 +281,5 @@ async fn s_assign(
     >,
     name: &str,
 ) -> Result<tonic::Response<settings::AssignLicenseResponse>, tonic::Status> {
-    settings.assign_license(licence("odd", "odd@example.com", name)).await
+    settings.assign_license(license("odd", "odd@example.com", name)).await
 }

@@ -74,7 +74,7 @@ async fn each_entry_has_its_own_result_and_one_bad_entry_fails_only_itself() {
     let message = |index: usize| response.results[index].error.as_ref().unwrap().message.clone();
     assert!(message(1).starts_with("users[1]: email"), "{}", message(1));
     assert!(message(3).contains("more than once"), "{}", message(3));
-    assert!(message(4).contains("already holds a licence"), "{}", message(4));
+    assert!(message(4).contains("already holds a license"), "{}", message(4));
     assert!(message(5).contains("AddServiceNumber"), "{}", message(5));
 
     let licensed: Vec<_> = response

@@ -158,7 +158,7 @@ async fn pin_reset_conference_id_reset_and_number_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn licence_provider_changes_and_removal_walk_through_the_kinds_in_order() {
+async fn license_provider_changes_and_removal_walk_through_the_kinds_in_order() {
     let app = TestApp::start().await;
     let mut clients = app.clients().await;
     clients.add_number("t", TOLL, NumberType::Toll, "US").await;

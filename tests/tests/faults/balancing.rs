@@ -18,7 +18,7 @@ async fn calls_spread_over_every_notifier_and_survive_losing_one() {
     .await;
     let mut clients = cluster.clients(0, 0);
     clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
-    // One licence at a time, each recorded before the next: the outbox hands
+    // One license at a time, each recorded before the next: the outbox hands
     // events over in batches, and events queued together would share a call.
     for (licensed, user_id) in user_ids("b", 60).iter().enumerate() {
         clients.license("t", user_id).await;

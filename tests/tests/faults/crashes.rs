@@ -39,7 +39,7 @@ async fn notifier_killed_mid_burst_loses_nothing_and_repeats_only_the_in_flight(
     cluster.notifiers[0].restart().await;
 
     let deliveries = clients.settled_tenant("t", BURST, Duration::from_secs(180)).await;
-    assert_eq!(deliveries.len(), BURST, "exactly one delivery per licence");
+    assert_eq!(deliveries.len(), BURST, "exactly one delivery per license");
     assert!(
         deliveries
             .iter()
@@ -97,7 +97,7 @@ async fn settings_killed_mid_burst_emails_exactly_the_committed_changes() {
     // had answered before the 50th email arrived, and the kill interrupted nothing.
     let settings_metrics = cluster.settings_metrics[0];
     let licensed = r#"dialin_rpc_requests_total{method="/dialin.settings.v1.SettingsService/AssignLicense",code="Ok"}"#;
-    wait_until("the first committed licences", Duration::from_secs(60), || async {
+    wait_until("the first committed licenses", Duration::from_secs(60), || async {
         (Cluster::sample(&Cluster::scrape(settings_metrics).await, licensed) >= 50.0).then_some(())
     })
     .await;

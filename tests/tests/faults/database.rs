@@ -145,7 +145,7 @@ async fn a_database_outage_is_unavailable_then_recovers_without_a_restart() {
         "a call took {slowest:?}: not failing fast"
     );
 
-    // Nothing lost: every licence that committed has its email, and a failed
+    // Nothing lost: every license that committed has its email, and a failed
     // one has none. A call cut off mid-commit may have committed after all:
     // the stored state says.
     let mut licensed = HashSet::new();

@@ -43,7 +43,7 @@ async fn two_replicas_of_each_service_send_each_email_once() {
         .map(|notifier| notifier.log().matches("\"SENT\"").count())
         .collect();
     println!(
-        "two replicas each: 400 licences, {} emails received, each once; sent per notifier replica: {sent_by:?}",
+        "two replicas each: 400 licenses, {} emails received, each once; sent per notifier replica: {sent_by:?}",
         received.len()
     );
 }

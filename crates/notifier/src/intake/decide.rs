@@ -2,14 +2,14 @@
 //! event is a repeat (answered as it was recorded), refused (the notifier's
 //! policy is older than the event's), or a new delivery — SUPPRESSED by the
 //! gate, SUPERSEDED by a newer email already recorded, or PENDING, making the
-//! user's older pending emails it replaces SUPERSEDED. No I/O: `record` reads
+//! user's older pending emails it replaces SUPERSEDED. No I/O: `record_events` reads
 //! the inputs and writes the [`Plan`].
 
 use std::collections::HashMap;
 
 use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind};
 
-use super::{Event, Recorded};
+use super::{Answer, Event};
 use crate::{
     error::{Error, Result},
     gate::{self, Verdict},
@@ -26,7 +26,7 @@ pub(super) struct Plan<'e> {
     /// reason (naming the email that replaces them) and by their kind.
     pub stale: HashMap<(String, EmailKind), Vec<String>>,
     /// An answer per event, in order.
-    pub answers: Vec<Result<Recorded>>,
+    pub answers: Vec<Result<Answer>>,
     /// Events recorded before: settings hands an event over again after a
     /// crash or a lost answer.
     pub repeated: u64,
@@ -44,7 +44,7 @@ pub(super) struct NewDelivery<'e> {
 /// the tenants' `policies` and the users' `history` of automatic emails.
 pub(super) fn decide<'e>(
     events: &'e [Event],
-    mut known: HashMap<String, Recorded>,
+    mut known: HashMap<String, Answer>,
     policies: &Versions,
     mut history: History,
     now: i64,
@@ -105,10 +105,10 @@ pub(super) fn decide<'e>(
                 }
             }
         }
-        supersede::record(
+        supersede::remember(
             &mut history,
             &identity,
-            supersede::Recorded {
+            supersede::PriorEmail {
                 delivery_id: event.delivery_id.clone(),
                 kind: event.kind,
                 status,
@@ -117,7 +117,7 @@ pub(super) fn decide<'e>(
             },
         );
         new_at.insert(&event.delivery_id, plan.new.len());
-        let answer = Recorded {
+        let answer = Answer {
             delivery_id: event.delivery_id.clone(),
             status,
             reason: reason.clone(),
@@ -184,8 +184,8 @@ mod tests {
         held.iter().map(|&(version, on)| policy(version, on)).collect()
     }
 
-    fn recorded(id: &str, status: DeliveryStatus) -> Recorded {
-        Recorded {
+    fn answer_for(id: &str, status: DeliveryStatus) -> Answer {
+        Answer {
             delivery_id: format!("d-{id}"),
             status,
             reason: String::new(),
@@ -193,7 +193,7 @@ mod tests {
     }
 
     fn pending_in_history(id: &str, kind: EmailKind, occurred_at: i64, lease_until: i64) -> History {
-        let email = supersede::Recorded {
+        let email = supersede::PriorEmail {
             delivery_id: format!("d-{id}"),
             kind,
             status: DeliveryStatus::Pending,
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn an_event_recorded_before_is_answered_as_then_and_written_again_never() {
         let events = [event("a", EmailKind::Welcome, 10)];
-        let known = HashMap::from([("d-a".to_owned(), recorded("a", DeliveryStatus::Sent))]);
+        let known = HashMap::from([("d-a".to_owned(), answer_for("a", DeliveryStatus::Sent))]);
         let plan = decide(&events, known, &policies(&[(1, true)]), History::new(), NOW);
         assert_eq!(outcomes(&plan), [Ok(DeliveryStatus::Sent)]);
         assert!(plan.new.is_empty());

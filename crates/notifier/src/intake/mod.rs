@@ -35,14 +35,14 @@ const RACE_RETRIES: usize = 3;
 
 /// What `Notify` answers.
 #[derive(Clone)]
-pub struct Recorded {
+pub struct Answer {
     pub delivery_id: String,
     pub status: DeliveryStatus,
     pub reason: String,
 }
 
 /// Records the delivery for one event.
-pub async fn notify(db: &Store, cipher: &PayloadCipher, request: pb::NotifyRequest) -> Result<Recorded> {
+pub async fn notify(db: &Store, cipher: &PayloadCipher, request: pb::NotifyRequest) -> Result<Answer> {
     let mut answers = notify_many(db, cipher, vec![request]).await?;
     answers
         .pop()
@@ -55,7 +55,7 @@ pub async fn notify_many(
     db: &Store,
     cipher: &PayloadCipher,
     requests: Vec<pb::NotifyRequest>,
-) -> Result<Vec<Result<Recorded>>> {
+) -> Result<Vec<Result<Answer>>> {
     let mut answers = Vec::with_capacity(requests.len());
     let mut events = Vec::with_capacity(requests.len());
     for request in requests {
@@ -69,7 +69,7 @@ pub async fn notify_many(
     }
     let mut tries = 0;
     let mut decided = loop {
-        match record(db, cipher, &events).await {
+        match record_events(db, cipher, &events).await {
             Err(error) if dialin_store::is_unique_violation(&error) && tries < RACE_RETRIES => tries += 1,
             result => break result?.into_iter(),
         }
@@ -86,7 +86,7 @@ pub async fn notify_many(
 
 /// Decides and records `events` in one transaction ([`decide`]): an answer
 /// per event, in order.
-async fn record(db: &Store, cipher: &PayloadCipher, events: &[Event]) -> Result<Vec<Result<Recorded>>, DbErr> {
+async fn record_events(db: &Store, cipher: &PayloadCipher, events: &[Event]) -> Result<Vec<Result<Answer>>, DbErr> {
     let (plan, superseded) = db
         .write(async |txn| decide_and_apply(txn, events, cipher).await)
         .await?;
@@ -123,12 +123,12 @@ async fn decide_and_apply<'e>(
     events: &'e [Event],
     cipher: &PayloadCipher,
 ) -> Result<(Plan<'e>, supersede::Superseded), DbErr> {
-    let known: HashMap<String, Recorded> = delivery::Entity::find()
+    let known: HashMap<String, Answer> = delivery::Entity::find()
         .filter(delivery::Column::DeliveryId.is_in(events.iter().map(|event| event.delivery_id.as_str())))
         .all(txn)
         .await?
         .into_iter()
-        .map(|existing| (existing.delivery_id.clone(), recorded(existing)))
+        .map(|existing| (existing.delivery_id.clone(), answer_for(existing)))
         .collect();
     let fresh: Vec<&Event> = events
         .iter()
@@ -211,8 +211,8 @@ async fn supersede_recorded(
     Ok(result.rows_affected)
 }
 
-fn recorded(existing: delivery::Model) -> Recorded {
-    Recorded {
+fn answer_for(existing: delivery::Model) -> Answer {
+    Answer {
         status: DeliveryStatus::from_str_name(&existing.status).unwrap_or_default(),
         delivery_id: existing.delivery_id,
         reason: existing.reason,

@@ -183,7 +183,7 @@ mod tests {
         drop(listener);
         let url = format!("smtp://127.0.0.1:{port}?tls=none");
         let mailer = Mailer::from_config(Some(&url), Path::new("unused"), 1, Duration::from_secs(5)).unwrap();
-        let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
+        let from = parse_mailbox(dialin_common::defaults::MAIL_FROM).unwrap();
         let to = parse_mailbox("Ann <ann@example.com>").unwrap();
         let email = Rendered {
             subject: "Subject",
@@ -207,7 +207,7 @@ mod tests {
             html: "<p>html body</p>".into(),
             language: Language::French,
         };
-        let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
+        let from = parse_mailbox(dialin_common::defaults::MAIL_FROM).unwrap();
         let to = parse_mailbox("Ann <ann@example.com>").unwrap();
         let message = build_message("d-1", from, to, email).unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
@@ -238,7 +238,7 @@ mod tests {
             )
             .unwrap();
             let to = Mailbox::new(Some(name.clone()), "ann@example.com".parse().unwrap());
-            let from = parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap();
+            let from = parse_mailbox(dialin_common::defaults::MAIL_FROM).unwrap();
             let raw = String::from_utf8_lossy(&build_message("d", from, to, email).unwrap().formatted()).into_owned();
             let headers = raw.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
             proptest::prop_assert_eq!(headers.matches("\r\nto: ").count() + usize::from(headers.starts_with("to: ")), 1);

@@ -1,6 +1,5 @@
-//! The delivery worker: claims due deliveries, gates each again just before
-//! SMTP, renders and sends it, and records the outcome. Claims are leases, so a
-//! replica that dies mid-send leaves its deliveries to be claimed again.
+//! The delivery worker: claims due deliveries (`claim.rs`), gates each again
+//! just before SMTP, renders and sends it, and records the outcome (`outcome.rs`).
 //!
 //! The database work is per claim, not per email: the checks before sending
 //! (the tenant's switch, a newer email for the user) are read once for all
@@ -8,18 +7,18 @@
 //! that finish together are written together (all the sent ones with one
 //! statement).
 
+mod claim;
 mod outcome;
 
 use std::{sync::Arc, time::Duration};
 
 use dialin_domain::backoff::Backoff;
-use dialin_store::{Store, sql::SKIP_LOCKED};
+use dialin_store::Store;
 
-use dialin_domain::time::now_millis;
 use dialin_proto::notifier::v1::{Conference, EmailKind, Trigger};
 use lettre::message::Mailbox;
 use prost::Message;
-use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable};
+use sea_orm::DbErr;
 use secrecy::SecretString;
 use tokio::{
     sync::{Notify, mpsc, watch},
@@ -28,7 +27,7 @@ use tokio::{
 
 use dialin_domain::sealed::PayloadCipher;
 
-use self::outcome::Outcome;
+use self::{claim::Claimer, outcome::Outcome};
 use crate::{
     email::{self, Details, Language, Letter},
     entity::{delivery, tenant_policy},
@@ -77,28 +76,6 @@ struct Checks {
     history: History,
 }
 
-/// Where a claim starts in `deliveries_due`. Walked from the oldest pending
-/// entry, the index on PostgreSQL holds the dead entries of every email
-/// decided since the last vacuum, so each claim of a burst took longer than
-/// the one before. A claim starts instead at the oldest row the previous claim
-/// took: the rows before it were leased, or held by another transaction, then.
-/// Such a row can become claimable again (its lease runs out, the transaction
-/// rolls back), so once per [`IDLE_POLL`] a claim starts from the beginning.
-struct ClaimStart {
-    next_attempt_at: i64,
-    from_the_beginning_at: tokio::time::Instant,
-}
-
-impl ClaimStart {
-    /// The first claim starts from the beginning.
-    fn new() -> Self {
-        Self {
-            next_attempt_at: i64::MIN,
-            from_the_beginning_at: tokio::time::Instant::now(),
-        }
-    }
-}
-
 impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
@@ -112,11 +89,11 @@ impl DeliveryWorker {
         let recorder = tokio::spawn(Arc::clone(&self).record_finished(finished_rx));
         // The shutdown signal only ever changes to "stop" (or goes away, which means the same).
         let mut stopping = *shutdown.borrow();
-        let mut start = ClaimStart::new();
+        let mut claimer = Claimer::new(self.db.clone(), self.lease);
         loop {
             // Claims are writes: top up once half the slots are free, not per send.
             if !stopping && sends.len() <= capacity / 2 {
-                match self.claim(capacity - sends.len(), &mut start).await {
+                match claimer.claim(capacity - sends.len()).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         let checks = self.checks(&claimed).await.map(Arc::new);
                         for delivery in claimed {
@@ -162,49 +139,6 @@ impl DeliveryWorker {
                 _ = shutdown.changed(), if !stopping => stopping = true,
             }
         }
-    }
-
-    /// Takes a lease on the pending deliveries due longest (in the order of the
-    /// `deliveries_due` index, so a deep backlog is not sorted on every claim),
-    /// from where `start` says, and moves `start` on.
-    async fn claim(&self, limit: usize, start: &mut ClaimStart) -> Result<Vec<delivery::Model>, DbErr> {
-        let from_the_beginning = tokio::time::Instant::now() >= start.from_the_beginning_at;
-        let from = if from_the_beginning {
-            i64::MIN
-        } else {
-            start.next_attempt_at
-        };
-        let now = now_millis();
-        let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let limit = i64::try_from(limit).unwrap_or(8);
-        // Columns by name: sqlx's SQLite driver misreads `RETURNING *` once a
-        // migration has added a column (it indexes past the row).
-        let columns: Vec<&str> = delivery::Column::iter().map(|column| column.as_str()).collect();
-        let statement = self.db.statement(
-            &format!(
-                "UPDATE deliveries SET lease_until = $1 WHERE delivery_id IN (
-                    SELECT delivery_id FROM deliveries
-                    WHERE status = 'PENDING' AND next_attempt_at BETWEEN $4 AND $2 AND lease_until <= $2
-                    ORDER BY next_attempt_at LIMIT $3 {SKIP_LOCKED})
-                 RETURNING {}",
-                columns.join(", ")
-            ),
-            [lease_until.into(), now.into(), limit.into(), from.into()],
-        );
-        // A transaction for one statement, to queue for SQLite's write lock
-        // with the other writers instead of polling for it.
-        let mut claimed = self
-            .db
-            .write(async |txn| delivery::Entity::find().from_raw_sql(statement).all(txn).await)
-            .await?;
-        if from_the_beginning {
-            start.from_the_beginning_at = tokio::time::Instant::now() + IDLE_POLL;
-        }
-        if let Some(oldest) = claimed.iter().map(|delivery| delivery.next_attempt_at).min() {
-            start.next_attempt_at = oldest;
-        }
-        claimed.sort_by_key(|delivery| delivery.created_at);
-        Ok(claimed)
     }
 
     /// Reads what the sends of `claimed` are checked against.
@@ -322,7 +256,6 @@ mod tests {
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
 
     use dialin_proto::notifier::v1::DeliveryStatus;
-    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
 
     use super::*;
 
@@ -352,62 +285,5 @@ mod tests {
         }
         .into_active_model()
         .reset_all()
-    }
-
-    #[tokio::test]
-    async fn a_claim_starts_where_the_last_one_did_and_from_the_beginning_once_a_second() {
-        let dir = std::env::temp_dir().join(format!("dialin-claim-{}", rand::random::<u64>()));
-        let db = Store::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
-            .await
-            .unwrap();
-        dialin_store::schema::migrate::<crate::migration::Migrator>(&db)
-            .await
-            .unwrap();
-        db.write(async |txn| {
-            for (id, next_attempt_at) in [("a", 100), ("b", 200), ("c", 300), ("d", 400)] {
-                pending(id, next_attempt_at).insert(txn).await?;
-            }
-            Ok::<_, DbErr>(())
-        })
-        .await
-        .unwrap();
-        let worker = DeliveryWorker {
-            db: db.clone(),
-            cipher: PayloadCipher::from_keys(&[[7; 32]]),
-            mailer: Mailer::Files(dir.join("mail")),
-            wake: Arc::new(Notify::new()),
-            default_from: mail::parse_mailbox("Audio Conferencing <no-reply@localhost>").unwrap(),
-            retry: RetryPolicy {
-                backoff: Backoff {
-                    initial: Duration::from_secs(1),
-                    max: Duration::from_secs(1),
-                },
-                horizon: Duration::from_secs(60),
-            },
-            lease: Duration::from_secs(60),
-        };
-        let mut start = ClaimStart::new();
-        let ids = |claimed: Vec<delivery::Model>| -> Vec<String> {
-            claimed.into_iter().map(|delivery| delivery.delivery_id).collect()
-        };
-        assert_eq!(ids(worker.claim(2, &mut start).await.unwrap()), ["a", "b"]);
-        assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["c"]);
-        // a's lease runs out (its sender died): a lies behind where claims start now.
-        db.write(async |txn| {
-            delivery::Entity::update_many()
-                .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
-                .filter(delivery::Column::DeliveryId.eq("a"))
-                .exec(txn)
-                .await
-        })
-        .await
-        .unwrap();
-        assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["d"]);
-        assert!(worker.claim(1, &mut start).await.unwrap().is_empty());
-        // A second later a claim starts from the beginning, and takes it.
-        start.from_the_beginning_at = tokio::time::Instant::now();
-        assert_eq!(ids(worker.claim(1, &mut start).await.unwrap()), ["a"]);
-        db.close().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use super::{NOTIFY_BATCH, Outcome, TOPIC_NOTIFY};
+use super::{Handover, NOTIFY_BATCH, TOPIC_NOTIFY};
 use crate::entity::outbox;
 
 /// What to do with the head of the line.
@@ -64,16 +64,16 @@ impl Writes {
 }
 
 /// What to write for `outcomes`, each row to try again after `backoff(attempts so far)`.
-pub(super) fn plan_writes(outcomes: Vec<(outbox::Model, Outcome)>, backoff: impl Fn(i32) -> Duration) -> Writes {
+pub(super) fn plan_writes(outcomes: Vec<(outbox::Model, Handover)>, backoff: impl Fn(i32) -> Duration) -> Writes {
     let mut writes = Writes::default();
     for (row, outcome) in outcomes {
         match outcome {
-            Outcome::Delivered => writes.delivered.push(row.id),
-            Outcome::Retry(error) => {
+            Handover::Delivered => writes.delivered.push(row.id),
+            Handover::Retry(error) => {
                 let after = backoff(row.attempts);
                 writes.retries.push((row, after, error));
             }
-            Outcome::Refused(error) => writes.refused.push((row, error)),
+            Handover::Refused(error) => writes.refused.push((row, error)),
         }
     }
     writes
@@ -146,10 +146,10 @@ mod tests {
     #[test]
     fn outcomes_become_deletes_retries_with_their_backoff_and_dead_rows() {
         let outcomes = vec![
-            (row(1, TOPIC_NOTIFY, 0), Outcome::Delivered),
-            (row(2, TOPIC_NOTIFY, 0), Outcome::Retry("down".to_owned())),
-            (row(3, TOPIC_NOTIFY, 0), Outcome::Refused("bad".to_owned())),
-            (row(4, TOPIC_NOTIFY, 0), Outcome::Retry("down".to_owned())),
+            (row(1, TOPIC_NOTIFY, 0), Handover::Delivered),
+            (row(2, TOPIC_NOTIFY, 0), Handover::Retry("down".to_owned())),
+            (row(3, TOPIC_NOTIFY, 0), Handover::Refused("bad".to_owned())),
+            (row(4, TOPIC_NOTIFY, 0), Handover::Retry("down".to_owned())),
         ];
         let writes = plan_writes(outcomes, |attempts| Duration::from_secs(attempts.unsigned_abs().into()));
         assert_eq!(writes.delivered, [1]);
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn only_deliveries_mean_no_retry() {
-        let writes = plan_writes(vec![(row(1, TOPIC_NOTIFY, 0), Outcome::Delivered)], |_| Duration::ZERO);
+        let writes = plan_writes(vec![(row(1, TOPIC_NOTIFY, 0), Handover::Delivered)], |_| Duration::ZERO);
         assert_eq!(writes.retry_after(), None);
     }
 }

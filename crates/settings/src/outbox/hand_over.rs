@@ -8,13 +8,13 @@ use dialin_proto::notifier::v1::{
 use prost::Message;
 use tonic::{Code, transport::Channel};
 
-use super::{Dispatcher, Outcome, TOPIC_NOTIFY, TOPIC_POLICY};
+use super::{Dispatcher, Handover, TOPIC_NOTIFY, TOPIC_POLICY};
 use crate::entity::outbox;
 
 impl Dispatcher {
     /// Hands `run` (notify events, or one policy change) to the notifier: an
     /// outcome per row, in order.
-    pub(super) async fn hand_over(&self, run: Vec<outbox::Model>) -> Vec<(outbox::Model, Outcome)> {
+    pub(super) async fn hand_over(&self, run: Vec<outbox::Model>) -> Vec<(outbox::Model, Handover)> {
         if run.len() > 1 && run[0].topic == TOPIC_NOTIFY {
             return self.deliver_batch(run).await;
         }
@@ -28,8 +28,8 @@ impl Dispatcher {
 
     /// Hands notify events to the notifier with one `NotifyBatch` call; an
     /// outcome per row, in order.
-    async fn deliver_batch(&self, rows: Vec<outbox::Model>) -> Vec<(outbox::Model, Outcome)> {
-        let mut outcomes: Vec<(outbox::Model, Option<Outcome>)> = Vec::with_capacity(rows.len());
+    async fn deliver_batch(&self, rows: Vec<outbox::Model>) -> Vec<(outbox::Model, Handover)> {
+        let mut outcomes: Vec<(outbox::Model, Option<Handover>)> = Vec::with_capacity(rows.len());
         let mut events = Vec::with_capacity(rows.len());
         for row in rows {
             match open_notify(&self.outbox.cipher, &row) {
@@ -53,7 +53,7 @@ impl Dispatcher {
                 let reason = format!("{:?}: {}", status.code(), status.message());
                 return outcomes
                     .into_iter()
-                    .map(|(row, outcome)| (row, outcome.unwrap_or_else(|| Outcome::Retry(reason.clone()))))
+                    .map(|(row, outcome)| (row, outcome.unwrap_or_else(|| Handover::Retry(reason.clone()))))
                     .collect();
             }
         };
@@ -62,11 +62,11 @@ impl Dispatcher {
             .map(|(row, outcome)| {
                 let outcome = outcome.unwrap_or_else(|| match answers.next() {
                     Some(answer) => match answer.error {
-                        None => Outcome::Delivered,
-                        Some(error) if error.code == Code::InvalidArgument as i32 => Outcome::Refused(error.message),
-                        Some(error) => Outcome::Retry(format!("{:?}: {}", Code::from(error.code), error.message)),
+                        None => Handover::Delivered,
+                        Some(error) if error.code == Code::InvalidArgument as i32 => Handover::Refused(error.message),
+                        Some(error) => Handover::Retry(format!("{:?}: {}", Code::from(error.code), error.message)),
                     },
-                    None => Outcome::Retry("the notifier answered fewer events than it was sent".into()),
+                    None => Handover::Retry("the notifier answered fewer events than it was sent".into()),
                 });
                 (row, outcome)
             })
@@ -77,16 +77,20 @@ impl Dispatcher {
 const UNDECRYPTABLE: &str = "the event cannot be decrypted with the configured payload key";
 
 /// The notify event a row holds, or why it can never be handed over.
-pub(super) fn open_notify(cipher: &PayloadCipher, row: &outbox::Model) -> Result<NotifyRequest, Outcome> {
+pub(super) fn open_notify(cipher: &PayloadCipher, row: &outbox::Model) -> Result<NotifyRequest, Handover> {
     let payload = cipher
         .open(&row.payload)
-        .map_err(|_| Outcome::Refused(UNDECRYPTABLE.into()))?;
+        .map_err(|_| Handover::Refused(UNDECRYPTABLE.into()))?;
     NotifyRequest::decode(payload.as_slice())
-        .map_err(|error| Outcome::Refused(format!("undecodable notify payload: {error}")))
+        .map_err(|error| Handover::Refused(format!("undecodable notify payload: {error}")))
 }
 
 /// Hands one event to the notifier.
-async fn deliver(mut notifier: NotifierServiceClient<Channel>, cipher: &PayloadCipher, row: &outbox::Model) -> Outcome {
+async fn deliver(
+    mut notifier: NotifierServiceClient<Channel>,
+    cipher: &PayloadCipher,
+    row: &outbox::Model,
+) -> Handover {
     let result = match row.topic.as_str() {
         TOPIC_NOTIFY => match open_notify(cipher, row) {
             Ok(event) => notifier.notify(event).await.map(drop),
@@ -96,17 +100,17 @@ async fn deliver(mut notifier: NotifierServiceClient<Channel>, cipher: &PayloadC
             .open(&row.payload)
             .map(|payload| PutTenantPolicyRequest::decode(payload.as_slice()))
         {
-            Err(_) => return Outcome::Refused(UNDECRYPTABLE.into()),
+            Err(_) => return Handover::Refused(UNDECRYPTABLE.into()),
             Ok(Ok(policy)) => notifier.put_tenant_policy(policy).await.map(drop),
-            Ok(Err(error)) => return Outcome::Refused(format!("undecodable policy payload: {error}")),
+            Ok(Err(error)) => return Handover::Refused(format!("undecodable policy payload: {error}")),
         },
-        other => return Outcome::Refused(format!("unknown outbox topic {other:?}")),
+        other => return Handover::Refused(format!("unknown outbox topic {other:?}")),
     };
     match result {
-        Ok(()) => Outcome::Delivered,
+        Ok(()) => Handover::Delivered,
         Err(status) if status.code() == Code::InvalidArgument => {
-            Outcome::Refused(format!("{:?}: {}", status.code(), status.message()))
+            Handover::Refused(format!("{:?}: {}", status.code(), status.message()))
         }
-        Err(status) => Outcome::Retry(format!("{:?}: {}", status.code(), status.message())),
+        Err(status) => Handover::Retry(format!("{:?}: {}", status.code(), status.message())),
     }
 }

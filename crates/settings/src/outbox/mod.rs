@@ -31,7 +31,7 @@ use dialin_domain::sealed::{PayloadCipher, SealedPayload};
 
 use self::{
     decide::{Next, Writes, next_run, plan_writes},
-    writes::OutcomeWrites,
+    writes::HandoverWrites,
 };
 use crate::entity::outbox;
 
@@ -141,7 +141,7 @@ pub struct Dispatcher {
     pub backoff: Backoff,
 }
 
-enum Outcome {
+enum Handover {
     Delivered,
     /// Worth trying again later (notifier down, overloaded, or behind on policy).
     Retry(String),
@@ -179,14 +179,14 @@ impl Dispatcher {
     /// gets them again (it is idempotent on `event_id`).
     ///
     /// Outcomes are written while the next runs are read and handed over
-    /// ([`OutcomeWrites`]). The rows still being written are behind `after`, so
+    /// ([`HandoverWrites`]). The rows still being written are behind `after`, so
     /// reads skip them; a read starts from the beginning again once a
     /// [`IDLE_POLL`] (after the writes have landed), for a row whose lower id
     /// committed late.
     async fn dispatch_due(self: &Arc<Self>) -> Result<Duration, sea_orm::DbErr> {
         let mut due = VecDeque::new();
         let (mut after, mut more, mut scan_started) = (0, true, tokio::time::Instant::now());
-        let mut writes = OutcomeWrites::default();
+        let mut writes = HandoverWrites::default();
         let mut lease_taken = tokio::time::Instant::now();
         let pause = loop {
             if more && due.len() < NOTIFY_BATCH {
@@ -215,7 +215,7 @@ impl Dispatcher {
             let handed_over = self.hand_over(run).await;
             let retry = handed_over
                 .iter()
-                .any(|(_, outcome)| matches!(outcome, Outcome::Retry(_)));
+                .any(|(_, outcome)| matches!(outcome, Handover::Retry(_)));
             writes.add(handed_over);
             if retry {
                 // Nothing after it goes before it: stop, and come back after the backoff.
@@ -241,7 +241,10 @@ impl Dispatcher {
     /// Writes the outcomes of rows handed over: deletes the delivered,
     /// reschedules those to try again, parks the refused. Returns the backoff
     /// to wait when some must be tried again.
-    async fn record(&self, outcomes: Vec<(outbox::Model, Outcome)>) -> Result<Option<Duration>, sea_orm::DbErr> {
+    async fn record_handovers(
+        &self,
+        outcomes: Vec<(outbox::Model, Handover)>,
+    ) -> Result<Option<Duration>, sea_orm::DbErr> {
         if outcomes.is_empty() {
             return Ok(None);
         }

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::task::JoinHandle;
 
-use super::{Dispatcher, NOTIFY_BATCH, Outcome};
+use super::{Dispatcher, Handover, NOTIFY_BATCH};
 use crate::entity::outbox;
 
 /// The dispatcher's outcome writes, one at a time in a task of their own, so
@@ -12,19 +12,19 @@ use crate::entity::outbox;
 /// behind the admins' transactions, longer than handing over the next run
 /// takes). What is handed over meanwhile waits, and goes with the next write.
 #[derive(Default)]
-pub(super) struct OutcomeWrites {
+pub(super) struct HandoverWrites {
     /// A write in flight holds no retry (a retry ends the dispatch, and is
     /// written by `finish`), so it has no backoff to return.
     in_flight: Option<JoinHandle<Result<(), sea_orm::DbErr>>>,
-    waiting: Vec<(outbox::Model, Outcome)>,
+    waiting: Vec<(outbox::Model, Handover)>,
 }
 
 /// Outcomes waiting while a write is in flight before the dispatcher waits for
 /// it: a bound on the memory they hold.
 const MAX_WAITING_OUTCOMES: usize = 4 * NOTIFY_BATCH;
 
-impl OutcomeWrites {
-    pub(super) fn add(&mut self, outcomes: Vec<(outbox::Model, Outcome)>) {
+impl HandoverWrites {
+    pub(super) fn add(&mut self, outcomes: Vec<(outbox::Model, Handover)>) {
         self.waiting.extend(outcomes);
     }
 
@@ -37,7 +37,9 @@ impl OutcomeWrites {
         }
         self.landed().await?;
         let (dispatcher, outcomes) = (Arc::clone(dispatcher), std::mem::take(&mut self.waiting));
-        self.in_flight = Some(tokio::spawn(async move { dispatcher.record(outcomes).await.map(drop) }));
+        self.in_flight = Some(tokio::spawn(async move {
+            dispatcher.record_handovers(outcomes).await.map(drop)
+        }));
         Ok(())
     }
 
@@ -45,7 +47,7 @@ impl OutcomeWrites {
     /// must be tried again.
     pub(super) async fn finish(&mut self, dispatcher: &Dispatcher) -> Result<Option<Duration>, sea_orm::DbErr> {
         self.landed().await?;
-        dispatcher.record(std::mem::take(&mut self.waiting)).await
+        dispatcher.record_handovers(std::mem::take(&mut self.waiting)).await
     }
 
     /// Waits for the write in flight.

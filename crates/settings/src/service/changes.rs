@@ -13,7 +13,7 @@ use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{EmailEvent, required_enum, user_to_pb},
-    licence::require_hosted,
+    license::require_hosted,
     tenant,
     users::{Edit, allocate_conference_id, change_user, load_for_update, write},
 };

@@ -4,11 +4,11 @@
 //! share one (`group_commit`). The handlers live in one file per use case.
 
 mod bridge;
-mod bulk_licence;
+mod bulk_license;
 mod changes;
 mod convert;
 mod group_commit;
-mod licence;
+mod license;
 mod pin_resets;
 mod tenant;
 mod users;
@@ -21,7 +21,7 @@ use dialin_proto::{
 use dialin_store::Store;
 use tonic::{Request, Response, Status, transport::Channel};
 
-use self::{bulk_licence::Licenser, group_commit::Groups, pin_resets::Resetter};
+use self::{bulk_license::Licenser, group_commit::Groups, pin_resets::Resetter};
 use crate::{auth::Caller, outbox::Outbox, pin::PinKey, settings_cache::TenantSettingsCache};
 
 /// Cheap to clone: every field is a handle.
@@ -164,7 +164,7 @@ impl SettingsService for SettingsApi {
     ) -> Result<Response<pb::AssignLicenseResponse>, Status> {
         // Made by its group's task, like ResetPin.
         authorized(&request).await?;
-        bulk_licence::assign_one(self, request.into_inner())
+        bulk_license::assign_one(self, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -173,25 +173,25 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::AssignLicensesRequest>,
     ) -> Result<Response<pb::AssignLicensesResponse>, Status> {
-        rpc!(bulk_licence::assign_many, self, request)
+        rpc!(bulk_license::assign_many, self, request)
     }
 
     async fn remove_license(
         &self,
         request: Request<pb::RemoveLicenseRequest>,
     ) -> Result<Response<pb::ConferencingUser>, Status> {
-        rpc!(licence::remove, self, request)
+        rpc!(license::remove, self, request)
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::ConferencingUser>, Status> {
-        rpc!(licence::get_user, self, request)
+        rpc!(license::get_user, self, request)
     }
 
     async fn list_users(
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        rpc!(licence::list_users, self, request)
+        rpc!(license::list_users, self, request)
     }
 
     async fn reset_pin(&self, request: Request<pb::ResetPinRequest>) -> Result<Response<pb::ResetPinResponse>, Status> {
@@ -219,7 +219,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::SetProviderRequest>,
     ) -> Result<Response<pb::SetProviderResponse>, Status> {
-        rpc!(licence::set_provider, self, request)
+        rpc!(license::set_provider, self, request)
     }
 
     async fn send_conference_info_email(

@@ -18,7 +18,7 @@ use super::{
     SettingsApi,
     convert::{EmailEvent, user_to_pb},
     group_commit::GroupWork,
-    licence::require_hosted,
+    license::require_hosted,
     tenant,
     users::{not_found, users_for_update},
     verify,

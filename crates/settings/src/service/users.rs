@@ -230,7 +230,7 @@ pub(super) async fn allocate_conference_id(
 }
 
 /// `count` random seven-digit IDs, distinct and unused in the tenant, for a
-/// bulk licence (fewer when not enough could be found); concurrent bulk draws
+/// bulk license (fewer when not enough could be found); concurrent bulk draws
 /// take turns ([`lock_conference_ids`]).
 pub(super) async fn allocate_conference_ids(
     conn: &impl ConnectionTrait,

@@ -23,7 +23,7 @@ use super::{
     bridge::Bridge,
     convert::{EmailEvent, user_to_pb},
     group_commit::GroupWork,
-    licence::NewLicence,
+    license::NewLicense,
     tenant,
     users::{allocate_conference_ids, conflict, users_for_update},
 };
@@ -48,7 +48,7 @@ pub(super) async fn assign_many(
         )));
     }
     let mut seen = HashSet::new();
-    let outcomes: Vec<Result<NewLicence>> = request
+    let outcomes: Vec<Result<NewLicense>> = request
         .users
         .into_iter()
         .enumerate()
@@ -59,26 +59,26 @@ pub(super) async fn assign_many(
                     entry.user_id
                 )));
             }
-            NewLicence::validate(entry).map_err(|error| at_entry(index, error))
+            NewLicense::validate(entry).map_err(|error| at_entry(index, error))
         })
         .collect();
     // The valid entries are licensed together; the others keep their error.
-    let mut licences = Vec::new();
+    let mut licenses = Vec::new();
     let refused: Vec<Option<Error>> = outcomes
         .into_iter()
-        .map(|outcome| outcome.map(|licence| licences.push(licence)).err())
+        .map(|outcome| outcome.map(|license| licenses.push(license)).err())
         .collect();
     let mut licensed = api
         .licensing
         .work()
-        .license_all(&request.tenant_id, licences, Instant::now())
+        .license_all(&request.tenant_id, licenses, Instant::now())
         .await?
         .into_iter();
     let results = refused.into_iter().enumerate().map(|(index, refused)| match refused {
         Some(error) => Err(error),
         None => licensed
             .next()
-            .unwrap_or_else(|| Err(Error::Internal("a licence went unanswered".into())))
+            .unwrap_or_else(|| Err(Error::Internal("a license went unanswered".into())))
             .map_err(|error| at_entry(index, error)),
     });
     Ok(pb::AssignLicensesResponse {
@@ -91,7 +91,7 @@ pub(super) async fn assign_one(
     request: pb::AssignLicenseRequest,
 ) -> Result<pb::AssignLicenseResponse, Status> {
     check(validate::id("tenant_id", &request.tenant_id))?;
-    let licence = NewLicence::validate(pb::UserToLicense {
+    let license = NewLicense::validate(pb::UserToLicense {
         user_id: request.user_id,
         email: request.email,
         display_name: request.display_name,
@@ -101,13 +101,13 @@ pub(super) async fn assign_one(
         toll_free_number: request.toll_free_number,
     })?;
     let tenant_id = request.tenant_id;
-    api.licensing.call(LicenceRequest { tenant_id, licence }).await
+    api.licensing.call(LicenseRequest { tenant_id, license }).await
 }
 
 /// A single `AssignLicense` call, checked, waiting for its group.
-pub(super) struct LicenceRequest {
+pub(super) struct LicenseRequest {
     pub tenant_id: String,
-    pub licence: NewLicence,
+    pub license: NewLicense,
 }
 
 /// What licensing needs; see [`GroupWork`].
@@ -118,17 +118,17 @@ pub(super) struct Licenser {
 }
 
 impl GroupWork for Licenser {
-    type Request = LicenceRequest;
+    type Request = LicenseRequest;
     type Answer = pb::AssignLicenseResponse;
 
-    fn user(request: &LicenceRequest) -> (&str, &str) {
-        (&request.tenant_id, &request.licence.user_id)
+    fn user(request: &LicenseRequest) -> (&str, &str) {
+        (&request.tenant_id, &request.license.user_id)
     }
 
     /// One transaction per tenant: a tenant's failure fails only its calls.
     async fn apply(
         &self,
-        requests: Vec<&LicenceRequest>,
+        requests: Vec<&LicenseRequest>,
         queued_since: Instant,
     ) -> Result<Vec<Result<pb::AssignLicenseResponse, Status>>> {
         let mut answers: Vec<Option<Result<pb::AssignLicenseResponse, Status>>> = vec![None; requests.len()];
@@ -137,12 +137,12 @@ impl GroupWork for Licenser {
             let calls: Vec<usize> = (0..requests.len())
                 .filter(|&call| requests[call].tenant_id == tenant_id)
                 .collect();
-            let licences = calls.iter().map(|&call| requests[call].licence.clone()).collect();
-            match self.license_all(tenant_id, licences, queued_since).await {
+            let licenses = calls.iter().map(|&call| requests[call].license.clone()).collect();
+            match self.license_all(tenant_id, licenses, queued_since).await {
                 Ok(outcomes) => {
                     for (&call, outcome) in calls.iter().zip(outcomes) {
                         answers[call] = Some(outcome.map_err(Status::from).map(|(user, pin)| {
-                            tracing::info!(tenant_id, user_id = user.user_id, "licence assigned");
+                            tracing::info!(tenant_id, user_id = user.user_id, "license assigned");
                             pb::AssignLicenseResponse {
                                 user: Some(user_to_pb(user)),
                                 pin: pin.expose_secret().to_owned(),
@@ -160,24 +160,24 @@ impl GroupWork for Licenser {
         }
         Ok(answers
             .into_iter()
-            .map(|answer| answer.unwrap_or_else(|| Err(Status::internal("a licence went unanswered"))))
+            .map(|answer| answer.unwrap_or_else(|| Err(Status::internal("a license went unanswered"))))
             .collect())
     }
 }
 
 impl Licenser {
-    /// Licenses `licences` (distinct users of one tenant, each checked) in one
+    /// Licenses `licenses` (distinct users of one tenant, each checked) in one
     /// transaction: the tenant, its bridge and the users read once, conference IDs
     /// drawn together, the users and their WELCOME events written with one
-    /// statement each. An outcome per licence, in order. The work has waited for
+    /// statement each. An outcome per license, in order. The work has waited for
     /// its turn to write since `queued_since`.
     async fn license_all(
         &self,
         tenant_id: &str,
-        licences: Vec<NewLicence>,
+        licenses: Vec<NewLicense>,
         queued_since: Instant,
     ) -> Result<Vec<Result<(user::Model, SecretString)>>> {
-        let ids: Vec<String> = licences.iter().map(|licence| licence.user_id.clone()).collect();
+        let ids: Vec<String> = licenses.iter().map(|license| license.user_id.clone()).collect();
         let (results, events) = self
             .db
             .write_queued_since(queued_since, async |txn| {
@@ -186,15 +186,15 @@ impl Licenser {
                 let existing = users_for_update(txn, tenant_id, &ids).await?;
                 let mut conference_ids = allocate_conference_ids(txn, tenant_id, ids.len()).await?.into_iter();
 
-                let mut results = Vec::with_capacity(licences.len());
+                let mut results = Vec::with_capacity(licenses.len());
                 let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
-                for licence in licences {
-                    let existing = existing.get(&licence.user_id);
+                for license in licenses {
+                    let existing = existing.get(&license.user_id);
                     let licensed = conference_ids
                         .next()
                         .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))
                         .and_then(|conference_id| {
-                            licence.into_user(&self.pin_key, &settings, &bridge, existing, conference_id)
+                            license.into_user(&self.pin_key, &settings, &bridge, existing, conference_id)
                         })
                         .map(|(mut user, pin)| {
                             user.version += 1;
@@ -241,7 +241,7 @@ impl Licenser {
             tenant_id,
             licensed = events.len(),
             refused = results.len() - events.len(),
-            "licences assigned"
+            "licenses assigned"
         );
         Ok(results)
     }

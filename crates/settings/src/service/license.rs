@@ -1,4 +1,4 @@
-//! A user's licence and provider: getting on the hosted bridge (WELCOME, with a
+//! A user's license and provider: getting on the hosted bridge (WELCOME, with a
 //! new PIN) and off it (DISABLED), plus reading users.
 
 use dialin_domain::validate;
@@ -63,9 +63,9 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
     })
 }
 
-/// One user's licence request, every field checked.
+/// One user's license request, every field checked.
 #[derive(Clone)]
-pub(super) struct NewLicence {
+pub(super) struct NewLicense {
     pub user_id: String,
     pub email: String,
     pub display_name: String,
@@ -75,7 +75,7 @@ pub(super) struct NewLicence {
     pub toll_free_number: Option<String>,
 }
 
-impl NewLicence {
+impl NewLicense {
     pub(super) fn validate(entry: pb::UserToLicense) -> Result<Self> {
         check(validate::id("user_id", &entry.user_id))?;
         check(validate::email("email", &entry.email))?;
@@ -99,9 +99,9 @@ impl NewLicence {
         })
     }
 
-    /// The user this licence makes, on the hosted bridge with `conference_id`
+    /// The user this license makes, on the hosted bridge with `conference_id`
     /// and a fresh PIN (returned; only its hash is kept). `existing` is the
-    /// unlicensed user of that id, if any: refused if it already holds a licence.
+    /// unlicensed user of that id, if any: refused if it already holds a license.
     pub(super) fn into_user(
         self,
         pin_key: &PinKey,
@@ -112,7 +112,7 @@ impl NewLicence {
     ) -> Result<(user::Model, SecretString)> {
         if existing.is_some_and(|user| user.licensed) {
             return Err(Error::FailedPrecondition(format!(
-                "user {} already holds a licence; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
+                "user {} already holds a license; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
                 self.user_id
             )));
         }
@@ -156,7 +156,7 @@ pub(super) async fn remove(api: &SettingsApi, request: pb::RemoveLicenseRequest)
         })
     })
     .await?;
-    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "licence removed");
+    tracing::info!(tenant_id = user.tenant_id, user_id = user.user_id, "license removed");
     Ok(user_to_pb(user))
 }
 
@@ -270,7 +270,7 @@ fn require_licensed(user: &user::Model) -> Result<()> {
         return Ok(());
     }
     Err(Error::FailedPrecondition(format!(
-        "user {} holds no licence; assign one with AssignLicense first",
+        "user {} holds no license; assign one with AssignLicense first",
         user.user_id
     )))
 }
