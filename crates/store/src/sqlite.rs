@@ -87,9 +87,8 @@ pub(crate) async fn close(pool: &DatabaseConnection) {
 /// ([`Writer`]), for a pool closed without [`close`]. It is a PASSIVE
 /// checkpoint: writers and readers go on meanwhile. SQLite's own checkpoint
 /// runs inside the commit that takes the WAL past 1,000 pages, while that
-/// writer holds the write lock and the others wait for it: a 1,000-user
-/// `AssignLicenses` writes some 600 pages, so every other one would commit
-/// several times slower.
+/// writer holds the write lock and the others wait for it, and one bulk
+/// `AssignLicenses` writes most of those pages by itself.
 async fn checkpoint_wal(db: DatabaseConnection) {
     let mut last_size = None;
     let closed = db.get_sqlite_connection_pool().close_event();
