@@ -32,6 +32,8 @@ pub struct TestAppBuilder {
     retry_horizon: Option<String>,
     tokens: Vec<(String, String)>,
     tls: bool,
+    relay_limit: Option<crate::RelayLimit>,
+    notifier_flags: Vec<String>,
 }
 
 impl TestAppBuilder {
@@ -63,6 +65,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// The SMTP server holds to a relay's rate limit.
+    pub fn relay_limit(mut self, limit: crate::RelayLimit) -> Self {
+        self.relay_limit = Some(limit);
+        self
+    }
+
+    /// More notifier flags (e.g. `--smtp-max-rate 10/s`).
+    pub fn notifier_flags(mut self, flags: &[&str]) -> Self {
+        self.notifier_flags.extend(flags.iter().map(|flag| (*flag).to_owned()));
+        self
+    }
+
     /// Settings starts alone; call [`TestApp::start_notifier`] later.
     pub fn notifier_starts_later(mut self) -> Self {
         self.notifier_starts_later = true;
@@ -74,7 +88,7 @@ impl TestAppBuilder {
         let backend = Backend::from_env();
         let dir = std::env::temp_dir().join(format!("dialin-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the test directory");
-        let smtp = SmtpServer::start(&dir, self.smtp_reply.as_deref()).await;
+        let smtp = SmtpServer::start_limited(&dir, self.smtp_reply.as_deref(), self.relay_limit).await;
         let settings_db = TestDatabase::create(backend, &dir, "settings").await;
         let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
         let keys = crate::KeyFiles::write(&dir);
@@ -94,6 +108,7 @@ impl TestAppBuilder {
             tokens_file: tokens_file.clone(),
             payload_key_file: keys.payload.display().to_string(),
             retry_horizon: self.retry_horizon.unwrap_or_else(|| "24h".to_owned()),
+            notifier_flags: self.notifier_flags,
             backend,
             dir,
             smtp,
@@ -152,6 +167,7 @@ pub struct TestApp {
     pub tokens_file: PathBuf,
     payload_key_file: String,
     retry_horizon: String,
+    notifier_flags: Vec<String>,
     pub smtp: SmtpServer,
     dir: PathBuf,
     settings_db: TestDatabase,
@@ -194,6 +210,7 @@ impl TestApp {
         ]
         .map(str::to_owned)
         .into();
+        args.extend(self.notifier_flags.iter().cloned());
         if let Some(certs) = &self.certs {
             args.extend(tls_args(&certs.notifier, &certs.ca));
             let health = crate::free_addr();

@@ -75,6 +75,7 @@ impl Clients {
                 user_id: Some(user_id.into()),
                 page_size: 1000,
                 page_token: String::new(),
+                ..Default::default()
             })
             .await
             .expect("ListDeliveries")
@@ -94,6 +95,7 @@ impl Clients {
                     user_id: None,
                     page_size: 1000,
                     page_token,
+                    ..Default::default()
                 })
                 .await
                 .expect("ListDeliveries")

@@ -64,21 +64,46 @@ pub struct SmtpServer {
     pub port: u16,
     out: PathBuf,
     reply: Option<String>,
+    limit: Option<RelayLimit>,
     process: Option<Child>,
+}
+
+/// A relay's rate limit, and what it does above it.
+#[derive(Clone, Copy, Debug)]
+pub enum RelayLimit {
+    /// Accepts at most this many messages a second, answering late above it.
+    Slow(u32),
+    /// Accepts at most this many in any second, answering `451 4.7.0` above it.
+    Refuse(u32),
 }
 
 impl SmtpServer {
     /// Starts a server that accepts everything; `reply` makes it answer every
     /// message with that SMTP reply instead (e.g. `550 5.1.1 no such user`).
     pub async fn start(dir: &Path, reply: Option<&str>) -> Self {
+        Self::start_limited(dir, reply, None).await
+    }
+
+    /// Starts a server that also holds to `limit`, as a relay does.
+    pub async fn start_limited(dir: &Path, reply: Option<&str>, limit: Option<RelayLimit>) -> Self {
         let out = dir.join(format!("smtp-{}", uuid::Uuid::new_v4().simple()));
-        let (port, process) = Self::spawn(&out, 0, reply).await;
+        let (port, process) = Self::spawn(&out, 0, reply, limit).await;
         Self {
             port,
             out,
             reply: reply.map(str::to_owned),
+            limit,
             process: Some(process),
         }
+    }
+
+    /// When it refused a message for going too fast (Unix milliseconds), in order.
+    pub fn refusals(&self) -> Vec<i64> {
+        std::fs::read_to_string(self.out.join("refusals.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect()
     }
 
     /// Takes the server down: connections are refused until [`Self::restart`].
@@ -97,12 +122,12 @@ impl SmtpServer {
     /// Brings the server back on the same port, keeping what it received.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (port, process) = Self::spawn(&self.out, self.port, self.reply.as_deref()).await;
+        let (port, process) = Self::spawn(&self.out, self.port, self.reply.as_deref(), self.limit).await;
         assert_eq!(port, self.port);
         self.process = Some(process);
     }
 
-    async fn spawn(out: &Path, port: u16, reply: Option<&str>) -> (u16, Child) {
+    async fn spawn(out: &Path, port: u16, reply: Option<&str>, limit: Option<RelayLimit>) -> (u16, Child) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_server.py");
         let mut command = Command::new("python3");
         command
@@ -115,6 +140,11 @@ impl SmtpServer {
         if let Some(reply) = reply {
             command.args(["--reply", reply]);
         }
+        match limit {
+            Some(RelayLimit::Slow(rate)) => command.args(["--max-rate", &rate.to_string(), "--over-rate", "slow"]),
+            Some(RelayLimit::Refuse(rate)) => command.args(["--max-rate", &rate.to_string(), "--over-rate", "refuse"]),
+            None => &mut command,
+        };
         let mut process = command
             .spawn()
             .expect("start tests/support/smtp_server.py (needs python3 with aiosmtpd: pip install aiosmtpd)");

@@ -8,10 +8,16 @@ port it listens on (pass --port 0 for a free one).
 
 --reply CODE answers every message with that SMTP reply (e.g. "550 5.1.1 no such
 user") instead of accepting it.
+
+--max-rate N limits what it accepts to N messages a second, as a relay does:
+with --over-rate slow it answers late (a slow relay), with --over-rate refuse
+it answers "451 4.7.0 Too many messages, slow down" above N in any second
+(a throttling relay), and appends a line per refusal to --out/refusals.log.
 """
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -25,13 +31,32 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, out, reply):
+    def __init__(self, out, reply, max_rate, over_rate):
         self.out = out
         self.reply = reply
+        self.max_rate = max_rate
+        self.over_rate = over_rate
+        self.next_slot = 0.0
+        self.accepted = collections.deque()
 
     async def handle_DATA(self, server, session, envelope):
         if self.reply:
             return self.reply
+        if self.max_rate and self.over_rate == "slow":
+            # Each message waits for the slot after the one before it.
+            now = time.monotonic()
+            slot = max(now, self.next_slot)
+            self.next_slot = slot + 1.0 / self.max_rate
+            await asyncio.sleep(slot - now)
+        elif self.max_rate:
+            now = time.monotonic()
+            while self.accepted and self.accepted[0] <= now - 1.0:
+                self.accepted.popleft()
+            if len(self.accepted) >= self.max_rate:
+                with open(os.path.join(self.out, "refusals.log"), "a", encoding="utf-8") as log:
+                    log.write("%d\n" % int(time.time() * 1000))
+                return "451 4.7.0 Too many messages, slow down"
+            self.accepted.append(now)
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
         text = message.get_body(preferencelist=("plain",))
         html = message.get_body(preferencelist=("html",))
@@ -61,11 +86,13 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--reply", default=None)
+    parser.add_argument("--max-rate", type=float, default=None)
+    parser.add_argument("--over-rate", choices=["slow", "refuse"], default="slow")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
     loop = asyncio.new_event_loop()
-    handler = Handler(args.out, args.reply)
+    handler = Handler(args.out, args.reply, args.max_rate, args.over_rate)
     server = loop.run_until_complete(
         loop.create_server(lambda: SMTP(handler, hostname="dialin-test-smtp"), host="127.0.0.1", port=args.port)
     )

@@ -44,10 +44,21 @@ pub struct Config {
     )]
     pub mail_from: String,
 
-    /// SMTP connections this replica keeps open to the relay: at most this many
-    /// emails are in flight at once, each on a connection of its own.
+    /// SMTP connections the whole deployment keeps open to the relay, shared
+    /// out among the notifier replicas that send: at most this many emails are
+    /// in flight at once, each on a connection of its own.
     #[arg(long, env = "DIALIN_SMTP_CONNECTIONS", default_value_t = defaults::SMTP_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub smtp_connections: u16,
+
+    /// The most the whole deployment sends, e.g. 50/s or 30/min (the relay's
+    /// limit). Unset: no cap; a relay that throttles still slows it down.
+    #[arg(long, env = "DIALIN_SMTP_MAX_RATE", value_parser = parse_rate)]
+    pub smtp_max_rate: Option<f64>,
+
+    /// How long sending pauses when the relay answers with a quota or a block
+    /// (a daily limit, "sender throttled") and does not say for how long.
+    #[arg(long, env = "DIALIN_SMTP_QUOTA_PAUSE", default_value = "15m", value_parser = parse_duration)]
+    pub smtp_quota_pause: Duration,
 
     /// Longest wait for the SMTP server on one step (connect, a command, the message).
     #[arg(long, env = "DIALIN_SMTP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -120,6 +131,23 @@ pub struct PreviewArgs {
     pub out_dir: PathBuf,
 }
 
+/// `50/s`, `30/min`, `1000/h` (or `/sec`, `/m`, `/hour`): messages a second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let invalid = || format!("{text:?} is not a rate: write messages per unit, e.g. 50/s, 30/min or 1000/h");
+    let (count, unit) = text.trim().split_once('/').ok_or_else(invalid)?;
+    let count: f64 = count.trim().parse().map_err(|_| invalid())?;
+    let seconds = match unit.trim() {
+        "s" | "sec" | "second" => 1.0,
+        "m" | "min" | "minute" => 60.0,
+        "h" | "hour" => 3600.0,
+        _ => return Err(invalid()),
+    };
+    if !(count.is_finite() && count > 0.0) {
+        return Err(format!("{text:?}: the rate must be more than 0 messages"));
+    }
+    Ok(count / seconds)
+}
+
 fn parse_kind(text: &str) -> Result<EmailKind, String> {
     EmailKind::from_str_name(&text.to_ascii_uppercase())
         .filter(|kind| *kind != EmailKind::Unspecified)
@@ -135,5 +163,20 @@ impl Config {
     /// tests, and anywhere a caller assembles the configuration itself.
     pub fn from_args<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, clap::Error> {
         <Self as Parser>::try_parse_from(std::iter::once("dialin-notifier").chain(args))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_messages_per_unit() {
+        assert_eq!(parse_rate("50/s"), Ok(50.0));
+        assert_eq!(parse_rate("30/min"), Ok(0.5));
+        assert_eq!(parse_rate(" 3600 / h "), Ok(1.0));
+        for bad in ["50", "50/day", "0/s", "-1/s", "x/s", "inf/s"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 }

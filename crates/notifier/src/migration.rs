@@ -6,7 +6,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables), Box::new(AddDeliveryLanguage)]
+        vec![
+            Box::new(CreateTables),
+            Box::new(AddDeliveryLanguage),
+            Box::new(AddScheduling),
+        ]
     }
 }
 
@@ -117,6 +121,124 @@ impl MigrationTrait for AddDeliveryLanguage {
                 Table::alter()
                     .table("deliveries")
                     .add_column(string("language").default(""))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The scheduler: each delivery's priority, lane and turn (interactive before
+/// bulk; within a lane, tenants take turns), the turns handed out, and the
+/// relay's budget that every replica shares.
+struct AddScheduling;
+
+impl MigrationName for AddScheduling {
+    fn name(&self) -> &str {
+        "m0003_add_scheduling"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddScheduling {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Rows recorded before: no priority known, in the interactive lane at
+        // turn 0, so they go first, as they would have.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(string("priority").default(""))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(integer("lane").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(big_integer("turn").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(Index::drop().name("deliveries_due").table("deliveries").to_owned())
+            .await?;
+        // The claim: pending deliveries of a lane in turn order.
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_due_by_turn")
+                    .table("deliveries")
+                    .col("status")
+                    .col("lane")
+                    .col("turn")
+                    .to_owned(),
+            )
+            .await?;
+        // The next turn of each tenant in each lane.
+        manager
+            .create_table(
+                Table::create()
+                    .table("tenant_turns")
+                    .col(string("tenant_id"))
+                    .col(integer("lane"))
+                    .col(big_integer("next_turn"))
+                    .primary_key(Index::create().col("tenant_id").col("lane"))
+                    .to_owned(),
+            )
+            .await?;
+        // The turn each lane's claims have reached: a tenant that becomes
+        // active starts there, not behind the others' backlog.
+        manager
+            .create_table(
+                Table::create()
+                    .table("lane_clocks")
+                    .col(integer("lane").primary_key())
+                    .col(big_integer("turn"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("INSERT INTO lane_clocks (lane, turn) VALUES (0, 0), (1, 0)")
+            .await?;
+        // The relay as the whole deployment sees it: one row.
+        manager
+            .create_table(
+                Table::create()
+                    .table("relay")
+                    .col(string("name").primary_key())
+                    .col(double("throttled_rate"))
+                    .col(big_integer("throttled_at"))
+                    .col(double("ceiling"))
+                    .col(big_integer("next_slot_us"))
+                    .col(big_integer("paused_until"))
+                    .col(text("paused_reason"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "INSERT INTO relay (name, throttled_rate, throttled_at, ceiling, next_slot_us, paused_until, paused_reason)
+                 VALUES ('smtp', 0, 0, 0, 0, 0, '')",
+            )
+            .await?;
+        // The replicas sending now, and what each sent lately.
+        manager
+            .create_table(
+                Table::create()
+                    .table("senders")
+                    .col(string("instance").primary_key())
+                    .col(big_integer("seen_at"))
+                    .col(double("sent_per_second"))
                     .to_owned(),
             )
             .await

@@ -3,9 +3,13 @@
 use dialin_store::Store;
 use std::{sync::Arc, time::Duration};
 
-use dialin_domain::{sealed::PayloadCipher, time::to_timestamp, validate};
+use dialin_domain::{
+    sealed::PayloadCipher,
+    time::{now_millis, to_timestamp},
+    validate,
+};
 use dialin_proto::notifier::v1::{
-    self as pb, DeliveryStatus, EmailKind, Trigger, notifier_service_server::NotifierService,
+    self as pb, DeliveryStatus, EmailKind, Priority, Trigger, notifier_service_server::NotifierService,
 };
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::Notify;
@@ -15,7 +19,9 @@ use crate::{
     email::{Language, preview},
     entity::delivery,
     error::{Error, Result, check},
-    intake, policy, retry,
+    intake, policy,
+    relay::Relay,
+    retry, schedule,
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -33,15 +39,24 @@ pub struct NotifierApi {
     worker_wake: Arc<Notify>,
     /// Longest a switch-off waits for sends already past the gate.
     fence_timeout: Duration,
+    /// The relay's budget, as `DescribeQueue` shows it.
+    relay: Arc<Relay>,
 }
 
 impl NotifierApi {
-    pub fn new(db: Store, cipher: PayloadCipher, worker_wake: Arc<Notify>, fence_timeout: Duration) -> Self {
+    pub fn new(
+        db: Store,
+        cipher: PayloadCipher,
+        worker_wake: Arc<Notify>,
+        fence_timeout: Duration,
+        relay: Arc<Relay>,
+    ) -> Self {
         Self {
             db,
             cipher,
             worker_wake,
             fence_timeout,
+            relay,
         }
     }
 
@@ -199,6 +214,16 @@ impl NotifierApi {
             check(validate::id("user_id", user_id))?;
             query = query.filter(delivery::Column::UserId.eq(user_id));
         }
+        match DeliveryStatus::try_from(request.status) {
+            Ok(DeliveryStatus::Unspecified) => {}
+            Ok(status) => query = query.filter(delivery::Column::Status.eq(status.as_str_name())),
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "status {} is not a delivery status: PENDING, SENT, SUPPRESSED, SUPERSEDED or FAILED (or unset: all)",
+                    request.status
+                )));
+            }
+        }
         if !request.page_token.is_empty() {
             check(validate::id("page_token", &request.page_token))?;
             let (created_at, occurred_at, delivery_id) = parse_page_token(&request.page_token)?;
@@ -231,6 +256,19 @@ impl NotifierApi {
         Ok(pb::ListDeliveriesResponse {
             deliveries: deliveries.into_iter().map(delivery_to_pb).collect(),
             next_page_token,
+        })
+    }
+}
+
+impl NotifierApi {
+    async fn describe_queue(self, request: pb::DescribeQueueRequest) -> Result<pb::DescribeQueueResponse> {
+        if let Some(tenant_id) = &request.tenant_id {
+            check(validate::id("tenant_id", tenant_id))?;
+        }
+        let queues = schedule::queue_shape(&self.db, request.tenant_id.as_deref(), now_millis()).await?;
+        Ok(pb::DescribeQueueResponse {
+            queues,
+            relay: Some(self.relay.describe()),
         })
     }
 }
@@ -274,6 +312,7 @@ fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {
         to_address: delivery.to_address,
         reason: delivery.reason,
         language: delivery.language,
+        priority: Priority::from_str_name(&delivery.priority).unwrap_or_default().into(),
     }
 }
 
@@ -334,5 +373,12 @@ impl NotifierService for NotifierApi {
         request: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
         run_to_completion(self, request, Self::list_deliveries).await
+    }
+
+    async fn describe_queue(
+        &self,
+        request: Request<pb::DescribeQueueRequest>,
+    ) -> Result<Response<pb::DescribeQueueResponse>, Status> {
+        run_to_completion(self, request, Self::describe_queue).await
     }
 }

@@ -13,6 +13,7 @@ use dialin_domain::{
     backoff::Backoff,
     keyfile::{self, KeyFileError},
     sealed::PayloadCipher,
+    time::now_millis,
 };
 use dialin_proto::notifier::v1::notifier_service_server::{NotifierServiceServer, SERVICE_NAME};
 use dialin_store::schema::{self, SchemaError};
@@ -23,6 +24,8 @@ use crate::{
     config::Config,
     mail::{self, MailConfigError, Mailer},
     migration::Migrator,
+    relay::Relay,
+    schedule,
     service::NotifierApi,
     worker::{DeliveryWorker, RetryPolicy},
 };
@@ -62,6 +65,7 @@ pub struct Application {
     health_listener: Option<TcpListener>,
     api: NotifierApi,
     worker: Arc<DeliveryWorker>,
+    relay: Arc<Relay>,
     drain_timeout: Duration,
     db: Store,
 }
@@ -81,14 +85,21 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let default_from = mail::parse_mailbox(&config.mail_from)?;
         let tls = config.tls.load()?;
+        let db = Store::connect(&config.database_url).await?;
+        schema::prepare::<Migrator>(&db, "dialin-notifier", config.migrate_on_start).await?;
+        let relay = Relay::new(
+            db.clone(),
+            config.smtp_max_rate,
+            usize::from(config.smtp_connections),
+            config.smtp_quota_pause,
+        );
         let mailer = Mailer::from_config(
             config.smtp_url.as_deref(),
             &config.mail_dir,
             usize::from(config.smtp_connections),
             config.smtp_timeout,
+            Arc::clone(&relay),
         )?;
-        let db = Store::connect(&config.database_url).await?;
-        schema::prepare::<Migrator>(&db, "dialin-notifier", config.migrate_on_start).await?;
         let cipher = PayloadCipher::load(
             config.payload_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "notifier", "payload-key"),
@@ -106,7 +117,10 @@ impl Application {
                         "dialin_deliveries_pending",
                         "dialin_oldest_pending_delivery_age_seconds",
                     )
-                    .await
+                    .await;
+                    if let Err(error) = schedule::sample_by_priority(&db, now_millis()).await {
+                        tracing::debug!(%error, "cannot sample the queue by priority");
+                    }
                 }
             });
         }
@@ -122,6 +136,7 @@ impl Application {
             mailer,
             wake: Arc::clone(&wake),
             default_from,
+            relay: Arc::clone(&relay),
             retry: RetryPolicy {
                 backoff: Backoff {
                     initial: config.retry_initial,
@@ -138,7 +153,14 @@ impl Application {
             listener,
             health_listener,
             // A switch-off waits out sends already past the gate: at most one SMTP exchange.
-            api: NotifierApi::new(db.clone(), cipher, wake, config.smtp_timeout + Duration::from_secs(5)),
+            api: NotifierApi::new(
+                db.clone(),
+                cipher,
+                wake,
+                config.smtp_timeout + Duration::from_secs(5),
+                Arc::clone(&relay),
+            ),
+            relay,
             worker,
             drain_timeout: config.drain_timeout,
             db,
@@ -154,6 +176,7 @@ impl Application {
     /// once the emails it holds are recorded.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(Arc::clone(&self.relay).run(stop_rx.clone()));
         let worker = tokio::spawn(Arc::clone(&self.worker).run(stop_rx));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "notifier service listening");
@@ -176,6 +199,7 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = relay.await;
         self.db.close().await;
         tracing::info!("notifier service stopped");
         Ok(served?)

@@ -6,7 +6,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables), Box::new(CreatePinAttempts)]
+        vec![
+            Box::new(CreateTables),
+            Box::new(CreatePinAttempts),
+            Box::new(AddOutboxLanes),
+        ]
     }
 }
 
@@ -167,5 +171,58 @@ impl MigrationTrait for CreatePinAttempts {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Interactive events go before bulk ones (`lane` 0, then 1), and a user's
+/// older bulk events go with their newer interactive one (`user_id`).
+struct AddOutboxLanes;
+
+impl MigrationName for AddOutboxLanes {
+    fn name(&self) -> &str {
+        "m0003_add_outbox_lanes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddOutboxLanes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Rows queued before: the interactive lane, in id order, as they would have gone.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("outbox")
+                    .add_column(string("user_id").default(""))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("outbox")
+                    .add_column(integer("lane").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(Index::drop().name("outbox_due").table("outbox").to_owned())
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("outbox_due_by_lane")
+                    .table("outbox")
+                    .col("dead")
+                    .col("lane")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        // Finds a user's bulk events when an interactive one joins them.
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE INDEX outbox_user_bulk ON outbox (tenant_id, user_id) WHERE lane = 1")
+            .await
+            .map(drop)
     }
 }

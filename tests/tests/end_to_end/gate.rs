@@ -203,6 +203,7 @@ fn direct_event(event_id: &str, kind: EmailKind, trigger: Trigger, pin: &str) ->
             pin: pin.into(),
         }),
         occurred_at: None,
+        ..Default::default()
     }
 }
 

@@ -49,6 +49,7 @@ async fn users_and_deliveries_page_without_gaps_or_repeats() {
                     user_id: None,
                     page_size: 0,
                     page_token: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .ok()?
@@ -67,6 +68,7 @@ async fn users_and_deliveries_page_without_gaps_or_repeats() {
                 user_id: None,
                 page_size: 2,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -95,6 +97,7 @@ async fn users_and_deliveries_page_without_gaps_or_repeats() {
             user_id: None,
             page_size: 2,
             page_token: "garbage".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -10,5 +10,6 @@ mod listing;
 mod notifier_down;
 mod pin_resets;
 mod retries;
+mod scheduling;
 mod security;
 mod startup;

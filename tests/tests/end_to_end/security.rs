@@ -210,6 +210,7 @@ async fn the_notifier_trusts_only_the_settings_service() {
         user_id: None,
         page_size: 10,
         page_token: String::new(),
+        ..Default::default()
     };
     let no_certificate = NotifierServiceClient::new(channel(app.notifier_addr(), Some(client_tls(&certs.ca, None))))
         .list_deliveries(list())

@@ -142,6 +142,7 @@ async fn a_bulk_onboarding_hands_each_event_over_once() {
             pin: "12345".into(),
         }),
         occurred_at: None,
+        ..Default::default()
     };
     for _ in 0..2 {
         clients.notifier.notify(event.clone()).await.expect("Notify");

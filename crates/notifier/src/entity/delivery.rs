@@ -36,6 +36,14 @@ pub struct Model {
     pub next_attempt_at: i64,
     /// A sender holds the delivery until then; a crashed sender's claim expires.
     pub lease_until: i64,
+    /// `INTERACTIVE` or `BULK` as the event asked; empty for rows recorded
+    /// before priorities were.
+    pub priority: String,
+    /// The scheduler's lane: 0 interactive, 1 bulk. A bulk email moves to the
+    /// interactive lane when a newer interactive one for its user arrives.
+    pub lane: i32,
+    /// Its place in the lane: tenants' turns interleave (`crate::schedule`).
+    pub turn: i64,
     /// The email's content (conference details and, for two kinds, the PIN);
     /// erased once the delivery reaches a final state.
     pub payload: Option<SealedPayload>,

@@ -168,6 +168,7 @@ mod tests {
                 ..Default::default()
             },
             conference: pb::Conference::default(),
+            priority: pb::Priority::Bulk,
             occurred_at,
         }
     }

@@ -2,7 +2,7 @@
 //! becomes.
 
 use dialin_domain::{ids::delivery_id_for_event, sealed::PayloadCipher, time, validate};
-use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Trigger};
+use dialin_proto::notifier::v1::{self as pb, DeliveryStatus, EmailKind, Priority, Trigger};
 use prost::Message;
 use sea_orm::ActiveValue::Set;
 
@@ -10,7 +10,7 @@ use crate::{
     email::Language,
     entity::delivery,
     error::{Error, Result, check},
-    supersede,
+    schedule, supersede,
 };
 
 /// A validated `Notify` request.
@@ -24,6 +24,8 @@ pub(super) struct Event {
     pub recipient: pb::Recipient,
     pub conference: pb::Conference,
     pub occurred_at: i64,
+    /// INTERACTIVE or BULK (never unspecified).
+    pub priority: Priority,
 }
 
 impl Event {
@@ -37,11 +39,22 @@ impl Event {
         }
     }
 
+    /// Whose email it is and the lane it asks for, for the scheduler.
+    pub(super) fn arrival(&self) -> schedule::Arrival<'_> {
+        schedule::Arrival {
+            tenant_id: &self.tenant_id,
+            user_id: &self.recipient.user_id,
+            lane: schedule::lane_of(self.priority),
+        }
+    }
+
+    /// The delivery row; `(lane, turn)` is its place in the queue if it is pending.
     pub(super) fn row(
         &self,
         status: DeliveryStatus,
         reason: &str,
         tenant_locale: &str,
+        (lane, turn): (i32, i64),
         now: i64,
         cipher: &PayloadCipher,
     ) -> delivery::ActiveModel {
@@ -68,6 +81,9 @@ impl Event {
             sent_at: Set(None),
             next_attempt_at: Set(now),
             lease_until: Set(0),
+            priority: Set(self.priority.as_str_name().to_owned()),
+            lane: Set(lane),
+            turn: Set(turn),
             // Only a pending email keeps its content (and PIN); a decided one never will be sent.
             payload: Set((status == DeliveryStatus::Pending).then(|| cipher.seal(&self.conference.encode_to_vec()))),
         }
@@ -170,5 +186,11 @@ pub(super) fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
             .occurred_at
             .as_ref()
             .map_or_else(time::now_millis, time::from_timestamp),
+        // A caller that does not say does not jump the queue.
+        priority: match Priority::try_from(request.priority) {
+            Ok(Priority::Interactive) => Priority::Interactive,
+            Ok(Priority::Bulk | Priority::Unspecified) => Priority::Bulk,
+            Err(_) => return Err(Error::invalid("priority must be INTERACTIVE or BULK (or unset: BULK)")),
+        },
     })
 }

@@ -17,13 +17,13 @@ use dialin_store::Store;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 
 use self::{
-    decide::{Plan, decide},
+    decide::{NewDelivery, Plan, decide},
     event::{Event, validate_event},
 };
 use crate::{
     entity::delivery,
     error::{Error, Result},
-    policy, supersede,
+    policy, schedule, supersede,
 };
 
 /// Rows per INSERT: 20 columns each stays far below either database's limit
@@ -88,7 +88,7 @@ pub async fn notify_many(
 /// per event, in order.
 async fn record_events(db: &Store, cipher: &PayloadCipher, events: &[Event]) -> Result<Vec<Result<Answer>>, DbErr> {
     let (plan, superseded) = db
-        .write(async |txn| decide_and_apply(txn, events, cipher).await)
+        .write(async |txn| decide_and_apply(db, txn, events, cipher).await)
         .await?;
 
     superseded.count();
@@ -119,6 +119,7 @@ async fn record_events(db: &Store, cipher: &PayloadCipher, events: &[Event]) -> 
 
 /// Reads what `events` are decided against, decides, and writes the plan.
 async fn decide_and_apply<'e>(
+    db: &Store,
     txn: &DatabaseTransaction,
     events: &'e [Event],
     cipher: &PayloadCipher,
@@ -149,12 +150,14 @@ async fn decide_and_apply<'e>(
     let history = supersede::history_of(txn, &automatic).await?;
     let now = time::now_millis();
     let plan = decide(events, known, &policies, history, now);
-    let superseded = apply(txn, &plan, cipher, now).await?;
+    let superseded = apply(db, txn, &plan, cipher, now).await?;
     Ok((plan, superseded))
 }
 
-/// Writes `plan`: the older emails it supersedes, then its new deliveries.
+/// Writes `plan`: the older emails it supersedes, then its new deliveries,
+/// the pending ones in their place in the queue.
 async fn apply(
+    db: &Store,
     txn: &impl ConnectionTrait,
     plan: &Plan<'_>,
     cipher: &PayloadCipher,
@@ -165,13 +168,35 @@ async fn apply(
         let count = supersede_recorded(txn, reason, delivery_ids, now).await?;
         superseded.add(*kind, count);
     }
+    let pending: Vec<&NewDelivery<'_>> = plan
+        .new
+        .iter()
+        .filter(|new| new.status == DeliveryStatus::Pending)
+        .collect();
+    let arrivals: Vec<schedule::Arrival<'_>> = pending.iter().map(|new| new.event.arrival()).collect();
+    let starts = schedule::reserve_turns(db, txn, &schedule::turns_needed(&arrivals)).await?;
+    let places = schedule::place(&arrivals, &starts);
+    for (arrival, &(_, turn)) in arrivals.iter().zip(&places) {
+        if arrival.lane == schedule::LANE_INTERACTIVE {
+            schedule::take_along(txn, arrival.tenant_id, arrival.user_id, turn).await?;
+        }
+    }
+    let mut places = places.into_iter();
     // Built before the first insert: a mapping iterator held across the
     // awaits below would keep the handler's future from being `Send` (a
     // limitation of rustc's higher-ranked lifetimes, rust-lang/rust#110338).
     let rows: Vec<delivery::ActiveModel> = plan
         .new
         .iter()
-        .map(|new| new.event.row(new.status, &new.reason, &new.tenant_locale, now, cipher))
+        .map(|new| {
+            let place = if new.status == DeliveryStatus::Pending {
+                places.next().unwrap_or((schedule::LANE_BULK, 0))
+            } else {
+                (schedule::LANE_BULK, 0)
+            };
+            new.event
+                .row(new.status, &new.reason, &new.tenant_locale, place, now, cipher)
+        })
         .collect();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {

@@ -5,6 +5,7 @@ mod smtp;
 
 use std::{
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -17,7 +18,10 @@ use lettre::{
 };
 
 use self::smtp::{SmtpPool, SmtpServer};
-use crate::email::{Language, Rendered};
+use crate::{
+    email::{Language, Rendered},
+    relay::Relay,
+};
 
 /// Why a message did not leave.
 #[derive(Debug, thiserror::Error)]
@@ -121,9 +125,15 @@ impl Mailer {
         mail_dir: &Path,
         connections: usize,
         timeout: Duration,
+        relay: Arc<Relay>,
     ) -> Result<Self, MailConfigError> {
         match smtp_url {
-            Some(url) => Ok(Self::Smtp(SmtpPool::new(SmtpServer::parse(url)?, connections, timeout))),
+            Some(url) => Ok(Self::Smtp(SmtpPool::new(
+                SmtpServer::parse(url)?,
+                connections,
+                timeout,
+                relay,
+            ))),
             None => {
                 std::fs::create_dir_all(mail_dir).map_err(|source| MailConfigError::MailDir {
                     dir: mail_dir.to_owned(),
@@ -182,7 +192,13 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let url = format!("smtp://127.0.0.1:{port}?tls=none");
-        let mailer = Mailer::from_config(Some(&url), Path::new("unused"), 1, Duration::from_secs(5)).unwrap();
+        // No rate in force: the relay budget hands out turns without the database.
+        let dir = std::env::temp_dir().join(format!("dialin-mail-{}", rand::random::<u64>()));
+        let db = dialin_store::Store::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
+            .await
+            .unwrap();
+        let relay = Relay::new(db.clone(), None, 1, Duration::from_secs(60));
+        let mailer = Mailer::from_config(Some(&url), Path::new("unused"), 1, Duration::from_secs(5), relay).unwrap();
         let from = parse_mailbox(dialin_common::defaults::MAIL_FROM).unwrap();
         let to = parse_mailbox("Ann <ann@example.com>").unwrap();
         let email = Rendered {
@@ -197,6 +213,8 @@ mod tests {
         assert!(matches!(expiring, Err(SendError::ClaimExpiring)), "{expiring:?}");
         let started = mailer.send("d-1", &message, now_millis() + 60_000).await;
         assert!(matches!(started, Err(SendError::Transient(_))), "{started:?}");
+        db.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! until the server's delayed ACK (~40 ms a message). Each connection is ours,
 //! with no-delay set, and lettre speaks SMTP over it.
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use dialin_domain::time::now_millis;
 use lettre::{
     Message,
     transport::smtp::{
@@ -16,9 +18,10 @@ use lettre::{
         extension::ClientId,
     },
 };
-use tokio::{net::TcpStream, sync::Semaphore};
+use tokio::net::TcpStream;
 
 use super::{MailConfigError, SendError};
+use crate::relay::{Relay, RelayRefusal, classify};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Security {
@@ -82,74 +85,82 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// A few long-lived connections; a sender takes an idle one or opens a new one,
-/// and puts it back after a successful send.
+/// and puts it back after a successful send. How many are in use at once, and
+/// how fast they send, is the relay budget's to say ([`Relay::turn`]).
 pub struct SmtpPool {
     server: SmtpServer,
     size: usize,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
-    permits: Semaphore,
+    relay: Arc<Relay>,
     timeout: Duration,
     hello: ClientId,
 }
 
 impl SmtpPool {
-    pub(super) fn new(server: SmtpServer, size: usize, timeout: Duration) -> Self {
+    pub(super) fn new(server: SmtpServer, size: usize, timeout: Duration, relay: Arc<Relay>) -> Self {
         Self {
             server,
             size,
             idle: Mutex::new(Vec::with_capacity(size)),
-            permits: Semaphore::new(size),
+            relay,
             timeout,
             hello: ClientId::default(),
         }
     }
 
-    /// How many connections it keeps.
+    /// How many connections the deployment keeps.
     pub(super) fn size(&self) -> usize {
         self.size
     }
 
     pub(super) fn describe(&self) -> String {
         format!(
-            "SMTP {}:{} ({} connections)",
+            "SMTP {}:{} ({} connections for the deployment)",
             self.server.host, self.server.port, self.size
         )
     }
 
+    /// Sends `message` when the relay budget gives it a turn. A refusal about
+    /// the relay (a throttle, a quota) is the relay budget's business: the
+    /// message keeps its place and waits for its next turn, for as long as
+    /// the claim on it holds.
     pub(super) async fn send(&self, message: &Message, claim_until: i64) -> Result<(), SendError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| SendError::Transient("the SMTP pool is closed".into()))?;
-        if now_millis() + i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 2) > claim_until {
-            return Err(SendError::ClaimExpiring);
-        }
         let bytes = message.formatted();
+        loop {
+            let _turn = self.relay.turn(claim_until, self.timeout).await?;
+            match self.send_once(message, &bytes).await {
+                Ok(()) => {
+                    self.relay.sent();
+                    return Ok(());
+                }
+                Err(TransmitError::Relay(refusal, reply)) => self.relay.refused(&refusal, &reply).await,
+                Err(TransmitError::Connection(reason) | TransmitError::Transient(reason)) => {
+                    return Err(SendError::Transient(reason));
+                }
+                Err(TransmitError::Permanent(reason)) => return Err(SendError::Permanent(reason)),
+            }
+        }
+    }
+
+    async fn send_once(&self, message: &Message, bytes: &[u8]) -> Result<(), TransmitError> {
         let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let (mut connection, reused) = match idle {
             Some(connection) => (connection, true),
             None => (self.connect().await?, false),
         };
-        let mut result = self.transmit(&mut connection, message, &bytes).await;
+        let mut result = self.transmit(&mut connection, message, bytes).await;
         // An idle connection the server closed fails before any reply: once
         // more on a fresh connection, so that an idle timeout costs no retry delay.
         if reused && matches!(&result, Err(TransmitError::Connection(_))) {
             connection = self.connect().await?;
-            result = self.transmit(&mut connection, message, &bytes).await;
+            result = self.transmit(&mut connection, message, bytes).await;
         }
-        match result {
-            Ok(()) => {
-                if let Ok(mut idle) = self.idle.lock() {
-                    idle.push(connection);
-                }
-                Ok(())
-            }
-            Err(TransmitError::Connection(reason) | TransmitError::Transient(reason)) => {
-                Err(SendError::Transient(reason))
-            }
-            Err(TransmitError::Permanent(reason)) => Err(SendError::Permanent(reason)),
+        if result.is_ok()
+            && let Ok(mut idle) = self.idle.lock()
+        {
+            idle.push(connection);
         }
+        result
     }
 
     async fn transmit(
@@ -160,13 +171,15 @@ impl SmtpPool {
     ) -> Result<(), TransmitError> {
         match tokio::time::timeout(self.timeout, connection.send(message.envelope(), bytes)).await {
             Ok(Ok(_response)) => Ok(()),
-            Ok(Err(error)) if error.is_permanent() => Err(TransmitError::Permanent(format!(
-                "SMTP server refused the message: {error}"
-            ))),
-            Ok(Err(error)) if error.is_transient() => Err(TransmitError::Transient(format!(
-                "SMTP server deferred the message: {error}"
-            ))),
-            Ok(Err(error)) => Err(TransmitError::Connection(format!("SMTP connection failed: {error}"))),
+            Ok(Err(error)) => Err(refusal(&error).unwrap_or_else(|| {
+                if error.is_permanent() {
+                    TransmitError::Permanent(format!("SMTP server refused the message: {error}"))
+                } else if error.is_transient() {
+                    TransmitError::Transient(format!("SMTP server deferred the message: {error}"))
+                } else {
+                    TransmitError::Connection(format!("SMTP connection failed: {error}"))
+                }
+            })),
             Err(_elapsed) => Err(TransmitError::Transient(format!(
                 "SMTP server did not answer within {:?}",
                 self.timeout
@@ -174,18 +187,27 @@ impl SmtpPool {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, TransmitError> {
         tokio::time::timeout(self.timeout, self.open())
             .await
-            .unwrap_or_else(|_| Err(format!("connecting to the SMTP server took over {:?}", self.timeout)))
-            .map_err(SendError::Transient)
+            .unwrap_or_else(|_| {
+                Err(TransmitError::Transient(format!(
+                    "connecting to the SMTP server took over {:?}",
+                    self.timeout
+                )))
+            })
     }
 
-    async fn open(&self) -> Result<AsyncSmtpConnection, String> {
+    async fn open(&self) -> Result<AsyncSmtpConnection, TransmitError> {
         let server = &self.server;
         let describe = |error: &dyn std::fmt::Display| {
-            format!("cannot reach the SMTP server {}:{}: {error}", server.host, server.port)
+            TransmitError::Transient(format!(
+                "cannot reach the SMTP server {}:{}: {error}",
+                server.host, server.port
+            ))
         };
+        // A greeting such as `421 4.7.0 Too many connections` is about the relay.
+        let answered = |error: lettre::transport::smtp::Error| refusal(&error).unwrap_or_else(|| describe(&error));
         let tls = || TlsParameters::new(server.host.clone()).map_err(|error| describe(&error));
         let mut connection = if server.security == Security::Implicit {
             // lettre opens this socket itself (and so without no-delay): TLS
@@ -198,7 +220,7 @@ impl SmtpPool {
                 None,
             )
             .await
-            .map_err(|error| describe(&error))?
+            .map_err(answered)?
         } else {
             let stream = TcpStream::connect((server.host.as_str(), server.port))
                 .await
@@ -206,17 +228,14 @@ impl SmtpPool {
             stream.set_nodelay(true).map_err(|error| describe(&error))?;
             let mut connection = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
                 .await
-                .map_err(|error| describe(&error))?;
+                .map_err(answered)?;
             let starttls = match server.security {
                 Security::Required => true,
                 Security::Opportunistic => connection.can_starttls(),
                 Security::None | Security::Implicit => false,
             };
             if starttls {
-                connection
-                    .starttls(tls()?, &self.hello)
-                    .await
-                    .map_err(|error| describe(&error))?;
+                connection.starttls(tls()?, &self.hello).await.map_err(answered)?;
             }
             connection
         };
@@ -224,7 +243,10 @@ impl SmtpPool {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(|error| format!("SMTP authentication failed: {error}"))?;
+                .map_err(|error| {
+                    refusal(&error)
+                        .unwrap_or_else(|| TransmitError::Transient(format!("SMTP authentication failed: {error}")))
+                })?;
         }
         Ok(connection)
     }
@@ -235,6 +257,17 @@ enum TransmitError {
     Connection(String),
     Transient(String),
     Permanent(String),
+    /// A refusal about the relay, not the message, and the reply as it was.
+    Relay(RelayRefusal, String),
+}
+
+/// The refusal in `error`, if the relay answered with one about itself.
+fn refusal(error: &lettre::transport::smtp::Error) -> Option<TransmitError> {
+    let code: u16 = error.status()?.to_string().parse().ok()?;
+    let text = error.to_string();
+    // lettre writes "transient error (451): 4.7.0 …": the reply is after the code.
+    let reply = text.split_once("): ").map_or(text.as_str(), |(_, reply)| reply);
+    classify(code, reply).map(|refusal| TransmitError::Relay(refusal, format!("{code} {reply}")))
 }
 
 #[cfg(test)]

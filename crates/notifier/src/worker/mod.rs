@@ -34,6 +34,7 @@ use crate::{
     gate::{self, Verdict},
     mail::{self, Mailer, SendError},
     policy,
+    relay::Relay,
     supersede::{self, EmailIdentity, History},
 };
 
@@ -62,6 +63,8 @@ pub struct DeliveryWorker {
     /// Woken when `Notify` records a pending delivery.
     pub wake: Arc<Notify>,
     pub default_from: Mailbox,
+    /// How many emails may be claimed now (the relay's budget).
+    pub relay: Arc<Relay>,
     pub retry: RetryPolicy,
     /// How long a claim holds before another sender may take the delivery.
     pub lease: Duration,
@@ -92,8 +95,9 @@ impl DeliveryWorker {
         let mut claimer = Claimer::new(self.db.clone(), self.lease);
         loop {
             // Claims are writes: top up once half the slots are free, not per send.
-            if !stopping && sends.len() <= capacity / 2 {
-                match claimer.claim(capacity - sends.len()).await {
+            let limit = self.relay.claim_limit(capacity);
+            if !stopping && sends.len() < limit && sends.len() <= limit / 2 {
+                match claimer.claim(limit - sends.len()).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         let checks = self.checks(&claimed).await.map(Arc::new);
                         for delivery in claimed {
@@ -135,7 +139,7 @@ impl DeliveryWorker {
                     Ok(finished) => drop(finished_tx.send(finished)),
                     Err(error) => tracing::error!(%error, "a send task failed; its claim will expire and the delivery be retried"),
                 },
-                () = self.wake.notified(), if !stopping && sends.len() <= capacity / 2 => {}
+                () = self.wake.notified(), if !stopping && sends.len() <= self.relay.claim_limit(capacity) / 2 => {}
                 _ = shutdown.changed(), if !stopping => stopping = true,
             }
         }
@@ -281,6 +285,9 @@ mod tests {
             sent_at: None,
             next_attempt_at,
             lease_until: 0,
+            priority: "BULK".into(),
+            lane: crate::schedule::LANE_BULK,
+            turn: next_attempt_at,
             payload: None,
         }
         .into_active_model()

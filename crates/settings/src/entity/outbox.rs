@@ -10,6 +10,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub tenant_id: String,
+    /// Whom a notify event is about; empty for a policy change.
+    pub user_id: String,
+    /// [`LANE_INTERACTIVE`] or [`LANE_BULK`]: the order events are handed over in.
+    pub lane: i32,
     /// `notify` or `policy`.
     pub topic: String,
     /// The encoded request; a notify payload may hold a PIN, hence the redacting type.
@@ -21,6 +25,10 @@ pub struct Model {
     pub dead: bool,
     pub last_error: String,
 }
+
+/// Policy changes and single-user events: handed over before any bulk event.
+pub const LANE_INTERACTIVE: i32 = 0;
+pub const LANE_BULK: i32 = 1;
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -90,6 +90,8 @@ mod tests {
         outbox::Model {
             id,
             tenant_id: "t".to_owned(),
+            user_id: String::new(),
+            lane: outbox::LANE_INTERACTIVE,
             topic: topic.to_owned(),
             payload: SealedPayload(Vec::new()),
             created_at: 0,

@@ -17,12 +17,13 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use dialin_domain::{backoff::Backoff, time::now_millis};
 use dialin_proto::notifier::v1::{
-    NotifyRequest, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
+    NotifyRequest, Priority, PutTenantPolicyRequest, notifier_service_client::NotifierServiceClient,
 };
 use dialin_store::Store;
 use prost::Message;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 use tokio::sync::{Notify, watch};
 use tonic::transport::Channel;
@@ -33,10 +34,12 @@ use self::{
     decide::{Next, Writes, next_run, plan_writes},
     writes::HandoverWrites,
 };
-use crate::entity::outbox;
+use crate::entity::outbox::{self, LANE_BULK, LANE_INTERACTIVE};
 
 const TOPIC_NOTIFY: &str = "notify";
 const TOPIC_POLICY: &str = "policy";
+/// Where a scan starts: before the first row of the interactive lane.
+const START: (i32, i64) = (LANE_INTERACTIVE, 0);
 /// Rows read per round trip to the database.
 const BATCH: u64 = 2000;
 /// Events per `NotifyBatch` call: the most the notifier takes. Each call is a
@@ -71,13 +74,15 @@ impl Outbox {
         self.wake.notify_one();
     }
 
+    /// Queues one event. An interactive event takes the user's bulk events
+    /// still queued along into its lane: a user's emails go in the order of
+    /// their changes.
     pub async fn enqueue_notify(
         &self,
         conn: &impl ConnectionTrait,
         event: &NotifyRequest,
     ) -> Result<(), sea_orm::DbErr> {
-        self.insert(conn, &event.tenant_id, TOPIC_NOTIFY, &event.encode_to_vec())
-            .await
+        self.enqueue_notify_many(conn, std::slice::from_ref(event)).await
     }
 
     /// Queues many events with one statement, in their order.
@@ -89,35 +94,52 @@ impl Outbox {
         if events.is_empty() {
             return Ok(());
         }
-        let rows = events
-            .iter()
-            .map(|event| self.row(&event.tenant_id, TOPIC_NOTIFY, &event.encode_to_vec()));
+        for event in events.iter().filter(|event| lane_of(event) == LANE_INTERACTIVE) {
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::Lane, Expr::value(LANE_INTERACTIVE))
+                .filter(outbox::Column::TenantId.eq(&event.tenant_id))
+                .filter(outbox::Column::UserId.eq(user_of(event)))
+                .filter(outbox::Column::Lane.eq(LANE_BULK))
+                .exec(conn)
+                .await?;
+        }
+        let rows = events.iter().map(|event| {
+            self.row(
+                &event.tenant_id,
+                user_of(event),
+                lane_of(event),
+                TOPIC_NOTIFY,
+                &event.encode_to_vec(),
+            )
+        });
         outbox::Entity::insert_many(rows).exec(conn).await.map(drop)
     }
 
+    /// Queues a policy change, in the interactive lane: it goes before every
+    /// bulk event, and so before those made under it.
     pub async fn enqueue_policy(
         &self,
         conn: &impl ConnectionTrait,
         policy: &PutTenantPolicyRequest,
     ) -> Result<(), sea_orm::DbErr> {
-        self.insert(conn, &policy.tenant_id, TOPIC_POLICY, &policy.encode_to_vec())
-            .await
+        self.row(
+            &policy.tenant_id,
+            "",
+            LANE_INTERACTIVE,
+            TOPIC_POLICY,
+            &policy.encode_to_vec(),
+        )
+        .insert(conn)
+        .await
+        .map(drop)
     }
 
-    async fn insert(
-        &self,
-        conn: &impl ConnectionTrait,
-        tenant_id: &str,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<(), sea_orm::DbErr> {
-        self.row(tenant_id, topic, payload).insert(conn).await.map(drop)
-    }
-
-    fn row(&self, tenant_id: &str, topic: &str, payload: &[u8]) -> outbox::ActiveModel {
+    fn row(&self, tenant_id: &str, user_id: &str, lane: i32, topic: &str, payload: &[u8]) -> outbox::ActiveModel {
         let now = now_millis();
         outbox::ActiveModel {
             tenant_id: Set(tenant_id.to_owned()),
+            user_id: Set(user_id.to_owned()),
+            lane: Set(lane),
             topic: Set(topic.to_owned()),
             payload: Set(self.cipher.seal(payload)),
             created_at: Set(now),
@@ -128,6 +150,20 @@ impl Outbox {
             ..Default::default()
         }
     }
+}
+
+fn lane_of(event: &NotifyRequest) -> i32 {
+    match event.priority() {
+        Priority::Interactive => LANE_INTERACTIVE,
+        Priority::Bulk | Priority::Unspecified => LANE_BULK,
+    }
+}
+
+fn user_of(event: &NotifyRequest) -> &str {
+    event
+        .recipient
+        .as_ref()
+        .map_or("", |recipient| recipient.user_id.as_str())
 }
 
 /// Hands outbox rows to the notifier, oldest first.
@@ -169,11 +205,13 @@ impl Dispatcher {
         }
     }
 
-    /// Sends what is due in id order, until nothing is. Returns how long to wait
-    /// before looking again.
+    /// Sends what is due, the interactive lane then the bulk lane, each in id
+    /// order, until nothing is. Returns how long to wait before looking again.
     ///
-    /// A policy change goes alone, after everything queued before it and before
-    /// everything after it. The notify events between two policy changes go
+    /// An interactive event waits behind no bulk backlog: before each bulk run
+    /// the dispatcher looks for interactive events queued meanwhile (by any
+    /// replica), and starts over from them. A policy change goes alone, after
+    /// everything queued before it in its lane and before everything after it. The notify events between two policy changes go
     /// together, [`NOTIFY_BATCH`] to a `NotifyBatch` call, which the notifier
     /// records in order in one transaction; a notifier that crashes mid-call
     /// gets them again (it is idempotent on `event_id`).
@@ -185,20 +223,26 @@ impl Dispatcher {
     /// committed late.
     async fn dispatch_due(self: &Arc<Self>) -> Result<Duration, sea_orm::DbErr> {
         let mut due = VecDeque::new();
-        let (mut after, mut more, mut scan_started) = (0, true, tokio::time::Instant::now());
+        let (mut after, mut more, mut scan_started) = (START, true, tokio::time::Instant::now());
         let mut writes = HandoverWrites::default();
         let mut lease_taken = tokio::time::Instant::now();
         let pause = loop {
             if more && due.len() < NOTIFY_BATCH {
                 if scan_started.elapsed() > IDLE_POLL {
                     writes.finish(self).await?;
-                    (after, scan_started) = (0, tokio::time::Instant::now());
+                    (after, scan_started) = (START, tokio::time::Instant::now());
                     due.clear();
                 }
                 let read = self.read_due(after).await?;
                 more = read.len() as u64 == BATCH;
-                after = read.last().map_or(after, |row| row.id);
+                after = read.last().map_or(after, |row| (row.lane, row.id));
                 due.extend(read);
+            }
+            if due.front().is_some_and(|row| row.lane == LANE_BULK) && self.interactive_due().await? {
+                writes.finish(self).await?;
+                (after, more, scan_started) = (START, true, tokio::time::Instant::now());
+                due.clear();
+                continue;
             }
             let run = match next_run(&mut due, now_millis()) {
                 Next::HandOver(run) => run,
@@ -227,15 +271,35 @@ impl Dispatcher {
         Ok(pause)
     }
 
-    /// Up to [`BATCH`] rows after `after`, in id order.
-    async fn read_due(&self, after: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
+    /// Up to [`BATCH`] rows after `after` (a lane and an id), in lane then id order.
+    async fn read_due(&self, (lane, id): (i32, i64)) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
         outbox::Entity::find()
             .filter(outbox::Column::Dead.eq(false))
-            .filter(outbox::Column::Id.gt(after))
+            .filter(
+                Condition::any().add(outbox::Column::Lane.gt(lane)).add(
+                    Condition::all()
+                        .add(outbox::Column::Lane.eq(lane))
+                        .add(outbox::Column::Id.gt(id)),
+                ),
+            )
+            .order_by_asc(outbox::Column::Lane)
             .order_by_asc(outbox::Column::Id)
             .limit(BATCH)
             .all(self.db.reader())
             .await
+    }
+
+    /// Whether an interactive event is due: one queued since the scan moved on
+    /// to the bulk lane.
+    async fn interactive_due(&self) -> Result<bool, sea_orm::DbErr> {
+        let due = outbox::Entity::find()
+            .filter(outbox::Column::Dead.eq(false))
+            .filter(outbox::Column::Lane.eq(LANE_INTERACTIVE))
+            .filter(outbox::Column::NextAttemptAt.lte(now_millis()))
+            .limit(1)
+            .all(self.db.reader())
+            .await?;
+        Ok(!due.is_empty())
     }
 
     /// Writes the outcomes of rows handed over: deletes the delivered,

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use dialin_domain::validate;
 use dialin_proto::{
-    notifier::v1::{EmailKind, Trigger},
+    notifier::v1::{EmailKind, Priority, Trigger},
     settings::v1 as pb,
 };
 use dialin_store::Store;
@@ -71,7 +71,7 @@ pub(super) async fn assign_many(
     let mut licensed = api
         .licensing
         .work()
-        .license_all(&request.tenant_id, licenses, Instant::now())
+        .license_all(&request.tenant_id, licenses, Priority::Bulk, Instant::now())
         .await?
         .into_iter();
     let results = refused.into_iter().enumerate().map(|(index, refused)| match refused {
@@ -138,7 +138,10 @@ impl GroupWork for Licenser {
                 .filter(|&call| requests[call].tenant_id == tenant_id)
                 .collect();
             let licenses = calls.iter().map(|&call| requests[call].license.clone()).collect();
-            match self.license_all(tenant_id, licenses, queued_since).await {
+            match self
+                .license_all(tenant_id, licenses, Priority::Interactive, queued_since)
+                .await
+            {
                 Ok(outcomes) => {
                     for (&call, outcome) in calls.iter().zip(outcomes) {
                         answers[call] = Some(outcome.map_err(Status::from).map(|(user, pin)| {
@@ -169,12 +172,13 @@ impl Licenser {
     /// Licenses `licenses` (distinct users of one tenant, each checked) in one
     /// transaction: the tenant, its bridge and the users read once, conference IDs
     /// drawn together, the users and their WELCOME events written with one
-    /// statement each. An outcome per license, in order. The work has waited for
-    /// its turn to write since `queued_since`.
+    /// statement each, their emails at `priority`. An outcome per license, in
+    /// order. The work has waited for its turn to write since `queued_since`.
     async fn license_all(
         &self,
         tenant_id: &str,
         licenses: Vec<NewLicense>,
+        priority: Priority,
         queued_since: Instant,
     ) -> Result<Vec<Result<(user::Model, SecretString)>>> {
         let ids: Vec<String> = licenses.iter().map(|license| license.user_id.clone()).collect();
@@ -205,6 +209,7 @@ impl Licenser {
                                 trigger: Trigger::Automatic,
                                 pin: Some(&pin),
                                 to_address: None,
+                                priority,
                             };
                             events.push(event.into_request());
                             if existing.is_some() {

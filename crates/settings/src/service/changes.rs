@@ -4,7 +4,7 @@
 
 use dialin_domain::{ids::delivery_id_for_event, validate};
 use dialin_proto::{
-    notifier::v1::{EmailKind, Trigger},
+    notifier::v1::{EmailKind, Priority, Trigger},
     settings::v1::{self as pb, NumberType, Provider},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -105,6 +105,7 @@ pub(super) async fn send_conference_info(
                 trigger: Trigger::Manual,
                 pin: None,
                 to_address: request.to_address.clone(),
+                priority: Priority::Interactive,
             }
             .into_request();
             api.outbox.enqueue_notify(txn, &event).await?;
@@ -161,7 +162,7 @@ pub(super) async fn replace_default_number(
                     txn,
                     &settings,
                     &user,
-                    Some(EmailKind::SettingsChanged),
+                    Some((EmailKind::SettingsChanged, Priority::Bulk)),
                     None,
                 )
                 .await?;

@@ -105,6 +105,8 @@ pub struct EmailEvent<'a> {
     pub trigger: Trigger,
     pub pin: Option<&'a SecretString>,
     pub to_address: Option<String>,
+    /// Interactive for a single-user call, bulk for a call about many users.
+    pub priority: notifier::Priority,
 }
 
 impl EmailEvent<'_> {
@@ -128,6 +130,7 @@ impl EmailEvent<'_> {
                 pin: self.pin.map(|pin| pin.expose_secret().to_owned()).unwrap_or_default(),
             }),
             occurred_at: Some(time::to_timestamp(time::now_millis())),
+            priority: self.priority.into(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use dialin_domain::validate;
 use dialin_proto::{
-    notifier::v1::{EmailKind, Trigger},
+    notifier::v1::{EmailKind, Priority, Trigger},
     settings::v1 as pb,
 };
 use dialin_store::{Store, sql::values_rows};
@@ -96,6 +96,7 @@ impl GroupWork for Resetter {
                                 trigger: Trigger::Automatic,
                                 pin: Some(&pin),
                                 to_address: None,
+                                priority: Priority::Interactive,
                             };
                             events.push(event.into_request());
                         }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use dialin_domain::validate;
-use dialin_proto::notifier::v1::{EmailKind, Trigger};
+use dialin_proto::notifier::v1::{EmailKind, Priority, Trigger};
 use dialin_store::sql::values_rows;
 use rand::Rng;
 use sea_orm::{
@@ -52,6 +52,7 @@ pub(super) async fn change_user(
             match edit(txn, &settings, &mut user).await? {
                 Edit::Unchanged => Ok::<_, Error>((user, None, None)),
                 Edit::Write { email, pin } => {
+                    let email = email.map(|kind| (kind, Priority::Interactive));
                     let saved = write(&api.outbox, txn, &settings, &user, email, pin.as_ref()).await?;
                     Ok((saved, email, pin))
                 }
@@ -89,13 +90,13 @@ pub(super) async fn load_for_update(
 }
 
 /// Writes `user` (bumping its version) and, in the same transaction, queues the
-/// automatic email `kind` if any. Returns the user as stored.
+/// automatic email `kind` if any, at `priority`. Returns the user as stored.
 pub(super) async fn write(
     outbox: &Outbox,
     txn: &DatabaseTransaction,
     settings: &tenant_settings::Model,
     user: &user::Model,
-    kind: Option<EmailKind>,
+    email: Option<(EmailKind, Priority)>,
     pin: Option<&SecretString>,
 ) -> Result<user::Model> {
     let mut saved = user.clone();
@@ -107,7 +108,7 @@ pub(super) async fn write(
         .update(txn)
         .await
         .map_err(conflict)?;
-    if let Some(kind) = kind {
+    if let Some((kind, priority)) = email {
         let event = EmailEvent {
             settings,
             user: &saved,
@@ -115,6 +116,7 @@ pub(super) async fn write(
             trigger: Trigger::Automatic,
             pin,
             to_address: None,
+            priority,
         };
         outbox.enqueue_notify(txn, &event.into_request()).await?;
     }

@@ -1,0 +1,164 @@
+//! How fast the deployment may send, apart from its effects: the cap, cut on a
+//! throttle and raised back gradually (additive increase, multiplicative
+//! decrease, as TCP does); the send slots that keep the pace; each replica's
+//! share of the connections.
+
+/// What the last throttle left, as every replica reads it from the database.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Throttle {
+    /// Messages a second just after the last cut; 0: never throttled.
+    pub rate: f64,
+    /// When that was, milliseconds since the epoch.
+    pub at: i64,
+    /// What the deployment was sending when the relay throttled it.
+    pub ceiling: f64,
+}
+
+/// A throttle cuts the rate to this share of what was going through.
+const DECREASE: f64 = 0.8;
+/// The rate climbs back by this share of the ceiling a second: from a cut to
+/// the ceiling in four seconds, so a relay's limit is probed often enough to
+/// be used, and overrun seldom enough that refusals stay few.
+const RECOVERY_PER_SECOND: f64 = 0.05;
+/// Never slower than this, so that a throttled relay is still probed.
+const MIN_RATE: f64 = 0.2;
+/// Throttles within this long of a cut are the same overrun (every send in
+/// flight meets it): one cut for all of them.
+pub const HOLD_MS: i64 = 1_000;
+/// Without a cap, a throttle is over once the rate has climbed this far past
+/// where the relay pushed back.
+const UNLIMITED_AGAIN: f64 = 2.0;
+
+impl Throttle {
+    /// The rate in force at `now`, messages a second; `None`: no limit.
+    pub fn allowed(&self, cap: Option<f64>, now: i64) -> Option<f64> {
+        if self.rate <= 0.0 {
+            return cap;
+        }
+        let seconds = (now - self.at).max(0) as f64 / 1000.0;
+        let recovered = self.rate + self.ceiling.max(MIN_RATE) * RECOVERY_PER_SECOND * seconds;
+        match cap {
+            Some(cap) => Some(recovered.min(cap)),
+            None if recovered >= self.ceiling * UNLIMITED_AGAIN => None,
+            None => Some(recovered),
+        }
+    }
+
+    /// The throttle after the relay throttled at `now` while the deployment
+    /// sent `observed` messages a second; `None` when it is part of the last
+    /// cut's overrun.
+    pub fn cut(&self, cap: Option<f64>, now: i64, observed: f64) -> Option<Self> {
+        if self.rate > 0.0 && now - self.at < HOLD_MS {
+            return None;
+        }
+        let allowed = self.allowed(cap, now).unwrap_or(f64::INFINITY);
+        let going_through = if observed > 0.0 { allowed.min(observed) } else { allowed };
+        // Nothing known of the pace (the first send was refused): start slow.
+        let ceiling = if going_through.is_finite() { going_through } else { 1.0 };
+        Some(Self {
+            rate: (ceiling * DECREASE).max(MIN_RATE),
+            at: now,
+            ceiling,
+        })
+    }
+}
+
+/// The gap between two sends at `rate` messages a second, in microseconds.
+pub fn interval_us(rate: f64) -> i64 {
+    (1_000_000.0 / rate.max(MIN_RATE)).round() as i64
+}
+
+/// How many of `total` connections replica `me` may keep, when `senders`
+/// (sorted, `me` among them) share them: as evenly as they go, the first ones
+/// in order taking the remainder, none when there are more replicas than
+/// connections.
+pub fn connection_share(total: usize, senders: &[String], me: &str) -> usize {
+    let count = senders.len().max(1);
+    let rank = senders.iter().position(|sender| sender == me).unwrap_or(count - 1);
+    total / count + usize::from(rank < total % count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_throttle_the_cap_holds() {
+        let never = Throttle::default();
+        assert_eq!(never.allowed(None, 5_000), None);
+        assert_eq!(never.allowed(Some(50.0), 5_000), Some(50.0));
+    }
+
+    #[test]
+    fn a_throttle_cuts_to_what_went_through_and_climbs_back_to_the_cap() {
+        let cut = Throttle::default().cut(Some(50.0), 10_000, 40.0).unwrap();
+        assert_eq!(
+            cut,
+            Throttle {
+                rate: 32.0,
+                at: 10_000,
+                ceiling: 40.0
+            }
+        );
+        assert_eq!(cut.allowed(Some(50.0), 10_000), Some(32.0));
+        // 2 a second more each second (5 % of 40).
+        assert_eq!(cut.allowed(Some(50.0), 12_000), Some(36.0));
+        assert_eq!(cut.allowed(Some(50.0), 30_000), Some(50.0));
+    }
+
+    #[test]
+    fn without_a_cap_a_throttle_ends_well_past_where_the_relay_pushed_back() {
+        let cut = Throttle::default().cut(None, 0, 50.0).unwrap();
+        assert_eq!(cut.allowed(None, 0), Some(40.0));
+        assert_eq!(cut.allowed(None, 10_000), Some(65.0));
+        assert_eq!(cut.allowed(None, 24_000), None);
+    }
+
+    #[test]
+    fn throttles_in_one_overrun_cut_once() {
+        let cut = Throttle::default().cut(None, 0, 50.0).unwrap();
+        assert_eq!(cut.cut(None, HOLD_MS - 1, 50.0), None);
+        let again = cut.cut(None, HOLD_MS, 41.0).unwrap();
+        // What went through: the rate in force (42.5) or what was seen (41), the lower.
+        assert_eq!(again.ceiling, 41.0);
+        assert!((again.rate - 32.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_refused_first_send_starts_slow_and_no_rate_falls_to_nothing() {
+        let cut = Throttle::default().cut(None, 0, 0.0).unwrap();
+        assert_eq!(cut.ceiling, 1.0);
+        assert_eq!(cut.rate, 0.8);
+        let floor = Throttle {
+            rate: 0.3,
+            at: 0,
+            ceiling: 0.3,
+        }
+        .cut(None, HOLD_MS, 0.2)
+        .unwrap();
+        assert_eq!(floor.rate, MIN_RATE);
+    }
+
+    #[test]
+    fn sends_are_spaced_by_the_rate() {
+        assert_eq!(interval_us(50.0), 20_000);
+        assert_eq!(interval_us(0.5), 2_000_000);
+        assert_eq!(interval_us(0.0), 5_000_000);
+    }
+
+    #[test]
+    fn connections_are_shared_without_exceeding_the_total() {
+        let senders = |count: usize| -> Vec<String> { (0..count).map(|at| format!("r{at}")).collect() };
+        for (total, count) in [(4, 1), (4, 3), (4, 4), (4, 6), (7, 2)] {
+            let all = senders(count);
+            let shares: Vec<usize> = all.iter().map(|me| connection_share(total, &all, me)).collect();
+            assert_eq!(shares.iter().sum::<usize>(), total, "{total} among {count}: {shares:?}");
+            assert!(
+                shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1,
+                "{shares:?}"
+            );
+        }
+        assert_eq!(connection_share(4, &senders(3), "r0"), 2);
+        assert_eq!(connection_share(4, &senders(6), "r5"), 0);
+    }
+}
