@@ -202,6 +202,7 @@ async fn the_cap_holds_in_every_second() {
     );
     let span = times.last().unwrap_or(&0) - times.first().unwrap_or(&0);
     assert!(span >= 3_000, "40 emails at 10/s took {span} ms");
+    clients.settled_tenant("t", 40, Duration::from_secs(30)).await;
     let list = clients
         .notifier
         .list_deliveries(notifier::ListDeliveriesRequest {
