@@ -42,6 +42,10 @@ pub struct ClusterOptions {
     /// (`notifiers.dialin.test`), which only the settings replicas can resolve:
     /// they run in a mount namespace with their own /etc/hosts.
     pub notifiers_behind_one_name: bool,
+    /// The SMTP server holds to a relay's rate limit.
+    pub relay_limit: Option<crate::RelayLimit>,
+    /// More environment for every notifier replica (e.g. `DIALIN_SMTP_MAX_RATE`).
+    pub notifier_env: &'static [(&'static str, &'static str)],
 }
 
 impl Default for ClusterOptions {
@@ -53,6 +57,8 @@ impl Default for ClusterOptions {
             log_level: "info",
             metrics: false,
             notifiers_behind_one_name: false,
+            relay_limit: None,
+            notifier_env: &[],
         }
     }
 }
@@ -62,7 +68,7 @@ impl Cluster {
         let backend = Backend::from_env();
         let dir = std::env::temp_dir().join(format!("dialin-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the test directory");
-        let smtp = SmtpServer::start(&dir, None).await;
+        let smtp = SmtpServer::start_limited(&dir, None, options.relay_limit).await;
         let settings_db = TestDatabase::create(backend, &dir, "settings").await;
         let notifier_db = TestDatabase::create(backend, &dir, "notifier").await;
         let database_link = if options.cuttable_database {
@@ -108,6 +114,11 @@ impl Cluster {
             let env = [
                 env,
                 vec![("RUST_LOG", options.log_level.to_owned())],
+                options
+                    .notifier_env
+                    .iter()
+                    .map(|&(name, value)| (name, value.to_owned()))
+                    .collect(),
                 metrics_env(&mut notifier_metrics),
             ]
             .concat();

@@ -7,6 +7,7 @@ mod balancing;
 mod crashes;
 mod database;
 mod metrics;
+mod relay;
 mod replicas;
 mod secrecy;
 mod smtp;

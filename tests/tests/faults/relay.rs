@@ -1,0 +1,132 @@
+//! A relay with limits, and the replicas that share it: the cap holds for the
+//! deployment, and a crash in the middle of a throttle loses nothing.
+
+use std::{collections::HashSet, time::Duration};
+
+use dialin_proto::{
+    notifier::v1::DeliveryStatus,
+    settings::v1::{self as settings, NumberType},
+};
+use dialin_tests::{Cluster, ClusterOptions, RelayLimit, wait_until};
+
+use crate::{by_message_id, user_ids};
+
+/// The most emails the relay accepted within any one second.
+fn busiest_second(received: &[dialin_tests::ReceivedEmail]) -> usize {
+    let times: Vec<i64> = received.iter().map(|email| email.received_at).collect();
+    times
+        .iter()
+        .map(|&start| times.iter().filter(|&&at| at >= start && at < start + 1000).count())
+        .max()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_holds_for_two_notifier_replicas_together() {
+    let cluster = Cluster::start(ClusterOptions {
+        notifier_replicas: 2,
+        notifier_env: &[("DIALIN_SMTP_MAX_RATE", "10/s")],
+        ..ClusterOptions::default()
+    })
+    .await;
+    let mut clients = cluster.clients(0, 0);
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    let users = user_ids("c", 60);
+    let outcomes = clients.license_all("t", &users, 8).await;
+    assert!(outcomes.iter().all(|(_, outcome)| outcome.is_ok()));
+    let deliveries = clients.settled_tenant("t", 60, Duration::from_secs(120)).await;
+    assert!(deliveries.iter().all(|d| d.status() == DeliveryStatus::Sent));
+    let received = cluster.smtp.received();
+    assert_eq!(
+        (received.len(), by_message_id(&received).len()),
+        (60, 60),
+        "each email once"
+    );
+    let busiest = busiest_second(&received);
+    assert!(
+        busiest <= 10,
+        "{busiest} emails in one second from two replicas under a cap of 10/s"
+    );
+    let sent_by: Vec<usize> = cluster
+        .notifiers
+        .iter()
+        .map(|notifier| notifier.log().matches("\"SENT\"").count())
+        .collect();
+    println!("cap 10/s over two notifier replicas: busiest second {busiest}, sent per replica {sent_by:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifier_killed_mid_throttle_loses_nothing_and_fails_nothing() {
+    const COUNT: usize = 300;
+    let mut cluster = Cluster::start(ClusterOptions {
+        relay_limit: Some(RelayLimit::Refuse(30)),
+        ..ClusterOptions::default()
+    })
+    .await;
+    let mut clients = cluster.clients(0, 0);
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    let users = user_ids("k", COUNT);
+    let response = clients
+        .settings
+        .assign_licenses(settings::AssignLicensesRequest {
+            tenant_id: "t".into(),
+            users: users
+                .iter()
+                .map(|user_id| settings::UserToLicense {
+                    user_id: user_id.clone(),
+                    email: format!("{user_id}@example.com"),
+                    display_name: format!("User {user_id}"),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await
+        .expect("AssignLicenses")
+        .into_inner();
+    assert!(response.results.iter().all(|result| result.error.is_none()));
+    // Kill it once the relay has throttled it and it is sending at the relay's pace.
+    wait_until("a throttle, and emails after it", Duration::from_secs(120), || async {
+        let refusals = cluster.smtp.refusals();
+        let after = refusals.first().map(|&first| {
+            cluster
+                .smtp
+                .received()
+                .iter()
+                .filter(|email| email.received_at > first)
+                .count()
+        });
+        after.is_some_and(|after| after >= 30).then_some(())
+    })
+    .await;
+    cluster.notifiers[0].kill().await;
+    cluster.notifiers[0].restart().await;
+
+    let deliveries = clients.settled_tenant("t", COUNT, Duration::from_secs(180)).await;
+    let not_sent: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.status() != DeliveryStatus::Sent)
+        .collect();
+    assert!(
+        not_sent.is_empty(),
+        "a throttle or a crash failed emails: {not_sent:#?}"
+    );
+    let received = cluster.smtp.received();
+    let groups = by_message_id(&received);
+    let expected: HashSet<String> = deliveries
+        .iter()
+        .map(|d| format!("<{}@dialin.notifier>", d.delivery_id))
+        .collect();
+    assert_eq!(
+        groups.keys().cloned().collect::<HashSet<_>>(),
+        expected,
+        "every email arrived"
+    );
+    // A repeat is only what was in flight at the kill (four connections), under its Message-ID.
+    let repeated = groups.values().filter(|copies| copies.len() > 1).count();
+    assert!(repeated <= 4, "{repeated} emails arrived twice");
+    println!(
+        "kill -9 mid-throttle: {COUNT} emails, {} refusals, {} received, {repeated} repeated",
+        cluster.smtp.refusals().len(),
+        received.len()
+    );
+}
