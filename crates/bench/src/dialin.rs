@@ -44,7 +44,13 @@ pub struct Dialin {
 }
 
 impl Dialin {
-    pub async fn start(backend: Backend, smtp: SocketAddr, smtp_connections: usize) -> Result<Self, String> {
+    /// Starts both services against `smtp`; `notifier_env` adds to the notifier's settings.
+    pub async fn start(
+        backend: Backend,
+        smtp: SocketAddr,
+        smtp_connections: usize,
+        notifier_env: &[(&str, String)],
+    ) -> Result<Self, String> {
         let here = std::env::current_exe().map_err(|error| error.to_string())?;
         let bin_dir = here.parent().ok_or("the bench binary has no directory")?;
         for binary in ["dialin-settings", "dialin-notifier"] {
@@ -86,13 +92,17 @@ impl Dialin {
             &bin_dir.join("dialin-notifier"),
             &dir.join("notifier.log"),
             &[
-                ("DIALIN_NOTIFIER_LISTEN", notifier_addr.to_string()),
-                ("DIALIN_NOTIFIER_DATABASE_URL", notifier_url),
-                ("DIALIN_SMTP_URL", format!("smtp://{smtp}")),
-                ("DIALIN_SMTP_CONNECTIONS", smtp_connections.to_string()),
-                ("DIALIN_PAYLOAD_KEY_FILE", payload_key.clone()),
-                ("DIALIN_METRICS_LISTEN", notifier_metrics.to_string()),
-            ],
+                vec![
+                    ("DIALIN_NOTIFIER_LISTEN", notifier_addr.to_string()),
+                    ("DIALIN_NOTIFIER_DATABASE_URL", notifier_url),
+                    ("DIALIN_SMTP_URL", format!("smtp://{smtp}")),
+                    ("DIALIN_SMTP_CONNECTIONS", smtp_connections.to_string()),
+                    ("DIALIN_PAYLOAD_KEY_FILE", payload_key.clone()),
+                    ("DIALIN_METRICS_LISTEN", notifier_metrics.to_string()),
+                ],
+                notifier_env.to_vec(),
+            ]
+            .concat(),
         )?;
         let settings = spawn(
             &bin_dir.join("dialin-settings"),

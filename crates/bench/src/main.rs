@@ -4,8 +4,10 @@
 
 mod dialin;
 mod echo;
+mod interactive;
 mod load;
 mod machine;
+mod relay;
 mod report;
 mod scenarios;
 mod smtp;
@@ -42,6 +44,26 @@ struct Args {
     smtp_connections: usize,
     #[arg(long, value_enum, default_value = "both")]
     database: Databases,
+    #[arg(long, value_enum, default_value = "onboarding")]
+    scenario: Scenario,
+    /// Interactive during bulk: what the relay accepts a second.
+    #[arg(long, default_value_t = 50.0)]
+    relay_rate: f64,
+    /// Interactive during bulk: users each of two tenants onboards.
+    #[arg(long, default_value_t = 100_000)]
+    bulk_users: usize,
+    /// Interactive during bulk: seconds of one interactive change a second.
+    #[arg(long, default_value_t = 60)]
+    interactive_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// The ceilings, then dialin's calls and onboarding against them.
+    Onboarding,
+    /// A relay with a rate limit, a bulk backlog and interactive changes.
+    InteractiveDuringBulk,
+    Both,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -80,7 +102,35 @@ async fn main() -> ExitCode {
         Databases::Postgres => vec![Backend::Postgres],
         Databases::Both => vec![Backend::Sqlite, Backend::Postgres],
     };
-    match run(&plan, &backends).await {
+    let scenario = if args.smoke { Scenario::Both } else { args.scenario };
+    let (relay_rate, bulk_users, interactive_seconds) = if args.smoke {
+        (50.0, 300, 3)
+    } else {
+        (args.relay_rate, args.bulk_users, args.interactive_seconds)
+    };
+    let setups: Vec<interactive::Setup> = backends
+        .iter()
+        .map(|&backend| interactive::Setup {
+            backend,
+            rate: relay_rate,
+            users: bulk_users,
+            seconds: interactive_seconds,
+            smtp_connections: plan.smtp_connections.min(4),
+        })
+        .collect();
+    let outcome = async {
+        if scenario != Scenario::InteractiveDuringBulk {
+            run(&plan, &backends).await?;
+        }
+        if scenario != Scenario::Onboarding {
+            for setup in &setups {
+                let figures = interactive::run(setup).await?;
+                report::print_interactive(setup, &figures);
+            }
+        }
+        Ok::<(), String>(())
+    };
+    match outcome.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("dialin-bench: {error}");

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::{
+    interactive,
     load::Figures,
     machine::Busy,
     scenarios::{Ceilings, DialinFigures, Onboarding},
@@ -130,6 +131,38 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
         println!(
             "RSS: settings {:.0} MB idle, {:.0} MB peak; notifier {:.0} MB idle, {:.0} MB peak",
             run.idle.0.rss_mb, run.peak.0.peak_rss_mb, run.idle.1.rss_mb, run.peak.1.peak_rss_mb
+        );
+    }
+}
+
+/// The "interactive during bulk" table, for one database.
+pub fn print_interactive(setup: &interactive::Setup, runs: &[interactive::Figures]) {
+    println!();
+    println!(
+        "Interactive during bulk on {}: tenants a and c onboard {} users each while b and a reset a PIN a second for {} s; the relay takes {}/s",
+        setup.backend.name(),
+        setup.users,
+        setup.seconds,
+        setup.rate
+    );
+    println!(
+        "| relay | interactive p50 | p99 | max | missing | bulk ÷ relay rate | refusals per accepted (after 10 s) | shares a / c | FAILED | duplicates |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for run in runs {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.2} / {:.2} | {} | {} |",
+            run.mode,
+            ms(run.interactive_quantile(0.5)),
+            ms(run.interactive_quantile(0.99)),
+            ms(run.interactive_quantile(1.0)),
+            run.missing,
+            run.bulk_share,
+            run.refusals_per_accepted,
+            run.tenant_shares.0,
+            run.tenant_shares.1,
+            run.failed,
+            run.duplicates
         );
     }
 }

@@ -155,7 +155,7 @@ const TOLL: &str = "+14255550100";
 const POOL: usize = 1000;
 
 pub async fn dialin(plan: &Plan, backend: Backend, sink: &SmtpSink) -> Result<DialinFigures, String> {
-    let dialin = Dialin::start(backend, sink.addr, plan.smtp_connections).await?;
+    let dialin = Dialin::start(backend, sink.addr, plan.smtp_connections, &[]).await?;
     let outcome = measure(plan, backend, &dialin, sink).await;
     dialin.stop().await;
     outcome
@@ -291,7 +291,7 @@ fn cpu(dialin: &Dialin) -> f64 {
     settings.cpu_seconds + notifier.cpu_seconds
 }
 
-fn license_request(tenant_id: &str, user_id: &str) -> settings::AssignLicenseRequest {
+pub(crate) fn license_request(tenant_id: &str, user_id: &str) -> settings::AssignLicenseRequest {
     settings::AssignLicenseRequest {
         tenant_id: tenant_id.into(),
         user_id: user_id.into(),
@@ -301,7 +301,10 @@ fn license_request(tenant_id: &str, user_id: &str) -> settings::AssignLicenseReq
     }
 }
 
-async fn add_toll_number(client: &mut SettingsServiceClient<Channel>, tenant_id: &str) -> Result<(), String> {
+pub(crate) async fn add_toll_number(
+    client: &mut SettingsServiceClient<Channel>,
+    tenant_id: &str,
+) -> Result<(), String> {
     client
         .add_service_number(settings::AddServiceNumberRequest {
             tenant_id: tenant_id.into(),
@@ -328,7 +331,7 @@ async fn set_switch(client: &mut SettingsServiceClient<Channel>, tenant_id: &str
 
 /// Licenses `<prefix>-0` … `<prefix>-<count-1>` with AssignLicenses, 1,000 a
 /// call, `concurrency` calls at a time; returns how many were licensed.
-async fn license_batches(
+pub(crate) async fn license_batches(
     channels: &[Channel],
     tenant_id: &str,
     prefix: &str,

@@ -14,10 +14,8 @@ mod answer;
 mod rate;
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    collections::VecDeque,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -37,6 +35,11 @@ const BEAT: Duration = Duration::from_millis(500);
 const SENDER_GONE_MS: i64 = 3_000;
 /// Claimed emails per connection: enough that a sender never waits for a claim.
 const CLAIM_PER_CONNECTION: usize = 4;
+/// While a rate is in force, this many seconds of it are claimed ahead.
+const CLAIM_AHEAD: f64 = 0.5;
+/// While a rate is in force, a replica reserves this many seconds of its
+/// slots at once: one database write per batch, not per send.
+const SLOTS_AHEAD: f64 = 0.2;
 
 /// What this replica last read of the shared state, and what follows from it.
 #[derive(Clone, Debug, Default)]
@@ -48,6 +51,45 @@ struct Seen {
     share: usize,
     /// What the deployment sent lately, messages a second.
     sent_per_second: f64,
+}
+
+/// A replica's recent sends.
+#[derive(Default)]
+struct Sent {
+    /// When the sends of the last second finished.
+    last_second: VecDeque<tokio::time::Instant>,
+    /// Since when it has been sending without a second's break.
+    busy_since: Option<tokio::time::Instant>,
+}
+
+impl Sent {
+    fn add(&mut self, now: tokio::time::Instant) {
+        self.forget(now);
+        self.busy_since.get_or_insert(now);
+        self.last_second.push_back(now);
+    }
+
+    /// Sends a second: over the last second, or over the time it has been
+    /// sending if that is shorter.
+    fn rate(&mut self, now: tokio::time::Instant) -> f64 {
+        self.forget(now);
+        let Some(since) = self.busy_since else { return 0.0 };
+        let span = (now - since).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        self.last_second.len() as f64 / span.as_secs_f64()
+    }
+
+    fn forget(&mut self, now: tokio::time::Instant) {
+        while self
+            .last_second
+            .front()
+            .is_some_and(|&at| now - at > Duration::from_secs(1))
+        {
+            self.last_second.pop_front();
+        }
+        if self.last_second.is_empty() {
+            self.busy_since = None;
+        }
+    }
 }
 
 pub struct Relay {
@@ -63,8 +105,12 @@ pub struct Relay {
     /// This replica's share of the connections.
     permits: Arc<Semaphore>,
     seen: Mutex<Seen>,
-    /// Sends this replica finished, for its rate.
-    sent: AtomicU64,
+    /// When this replica's sends of the last second finished, and since when
+    /// it has been sending without a break: its rate.
+    sent: Mutex<Sent>,
+    /// Send slots this replica reserved and has not used yet (milliseconds
+    /// since the epoch), in order.
+    slots: tokio::sync::Mutex<VecDeque<i64>>,
 }
 
 impl Relay {
@@ -82,22 +128,16 @@ impl Relay {
                 senders: 1,
                 ..Seen::default()
             }),
-            sent: AtomicU64::new(0),
+            sent: Mutex::new(Sent::default()),
+            slots: tokio::sync::Mutex::new(VecDeque::new()),
         })
     }
 
     /// Beats until shutdown, then leaves the share to the others.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut last = (tokio::time::Instant::now(), 0u64);
-        let mut rate = 0.0;
         let mut paused = false;
         loop {
-            let sent = self.sent.load(Ordering::Relaxed);
-            let elapsed = last.0.elapsed().as_secs_f64().max(1e-3);
-            // Smoothed over about two seconds.
-            rate = 0.75 * rate + 0.25 * ((sent - last.1) as f64 / elapsed);
-            last = (tokio::time::Instant::now(), sent);
-            match self.beat(rate).await {
+            match self.beat(self.sent_last_second()).await {
                 Ok(seen) => {
                     let now_paused = seen.paused_until > now_millis();
                     if now_paused != paused && !now_paused {
@@ -219,7 +259,8 @@ impl Relay {
 
     /// How many emails this replica may hold claimed: none while the relay is
     /// paused or it has no connection; else enough for its connections, and
-    /// while a rate is in force, about a second's worth of its part of it.
+    /// while a rate is in force, about half a second's worth of its part of it
+    /// (an interactive email claimed next waits behind no more).
     pub fn claim_limit(&self, capacity: usize) -> usize {
         let seen = self.seen();
         let now = now_millis();
@@ -228,7 +269,7 @@ impl Relay {
         }
         let limit = capacity.min(seen.share * CLAIM_PER_CONNECTION);
         match seen.throttle.allowed(self.cap, now) {
-            Some(rate) => limit.min((rate / seen.senders.max(1) as f64).ceil() as usize + 1),
+            Some(rate) => limit.min((rate * CLAIM_AHEAD / seen.senders.max(1) as f64).ceil() as usize + 1),
             None => limit,
         }
     }
@@ -250,7 +291,7 @@ impl Relay {
             } else {
                 match seen.throttle.allowed(self.cap, now) {
                     None => now,
-                    Some(rate) => self.reserve_slot(rate).await.map_err(|error| {
+                    Some(rate) => self.next_slot(rate, seen.senders, now).await.map_err(|error| {
                         SendError::Transient(format!("cannot reserve a send slot with the relay budget: {error}"))
                     })?,
                 }
@@ -268,28 +309,55 @@ impl Relay {
         }
     }
 
-    /// Takes the next send slot at `rate` for the whole deployment; returns
-    /// when it is (milliseconds since the epoch).
-    async fn reserve_slot(&self, rate: f64) -> Result<i64, DbErr> {
+    /// This replica's next send slot at `rate`: one reserved earlier, unless it
+    /// has gone by (a send in it now would crowd the next), else the first of
+    /// a new batch.
+    async fn next_slot(&self, rate: f64, senders: usize, now: i64) -> Result<i64, DbErr> {
+        let late = interval_us(rate) / 2000;
+        let mut slots = self.slots.lock().await;
+        while let Some(slot) = slots.pop_front() {
+            if slot + late >= now {
+                return Ok(slot);
+            }
+        }
+        let batch = (rate * SLOTS_AHEAD / senders.max(1) as f64).ceil().max(1.0) as i64;
+        slots.extend(self.reserve_slots(rate, batch).await?);
+        Ok(slots.pop_front().unwrap_or(now))
+    }
+
+    /// Takes the next `count` send slots at `rate` for the whole deployment;
+    /// returns when they are (milliseconds since the epoch).
+    async fn reserve_slots(&self, rate: f64, count: i64) -> Result<Vec<i64>, DbErr> {
         let now_us = now_millis().saturating_mul(1000);
         let interval = interval_us(rate);
         let statement = self.db.statement(
             "UPDATE relay SET next_slot_us = CASE WHEN next_slot_us > $1 THEN next_slot_us ELSE $1 END + $2
              WHERE name = 'smtp' RETURNING next_slot_us - $2",
-            [now_us.into(), interval.into()],
+            [now_us.into(), (interval * count).into()],
         );
         let row = self
             .db
             .write(async |txn| txn.query_one_raw(statement).await)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("the relay row is missing: run the migrations".into()))?;
-        let slot_us: i64 = row.try_get_by_index(0)?;
-        Ok(slot_us.div_euclid(1000))
+        let first_us: i64 = row.try_get_by_index(0)?;
+        Ok((0..count)
+            .map(|at| (first_us + at * interval).div_euclid(1000))
+            .collect())
     }
 
     /// A send this replica finished.
     pub fn sent(&self) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.add(tokio::time::Instant::now());
+        }
+    }
+
+    /// What this replica sends a second now.
+    fn sent_last_second(&self) -> f64 {
+        self.sent
+            .lock()
+            .map_or(0.0, |mut sent| sent.rate(tokio::time::Instant::now()))
     }
 
     /// The relay refused a send for a reason about itself (`reply`, as it said
@@ -301,7 +369,10 @@ impl Relay {
         let result = match refusal {
             RelayRefusal::Throttle { retry_after } => {
                 metrics::counter!("dialin_smtp_throttled_total", "answer" => "throttle").increment(1);
-                let cut = match seen.throttle.cut(self.cap, now, seen.sent_per_second) {
+                // The others' rates as they last said, or this replica's own now if
+                // that is more: the first refusal may come before any beat.
+                let observed = seen.sent_per_second.max(self.sent_last_second());
+                let cut = match seen.throttle.cut(self.cap, now, observed) {
                     Some(cut) => self.cut(cut).await,
                     None => Ok(()),
                 };

@@ -29,6 +29,11 @@ pub const HOLD_MS: i64 = 1_000;
 /// where the relay pushed back.
 const UNLIMITED_AGAIN: f64 = 2.0;
 
+/// Past the ceiling the rate keeps climbing, by this share a second: the
+/// ceiling was only what went through when the relay pushed back, and a low
+/// one (seen while the deployment was still speeding up) must not hold it back.
+const PROBE_PER_SECOND: f64 = 0.1;
+
 impl Throttle {
     /// The rate in force at `now`, messages a second; `None`: no limit.
     pub fn allowed(&self, cap: Option<f64>, now: i64) -> Option<f64> {
@@ -36,7 +41,13 @@ impl Throttle {
             return cap;
         }
         let seconds = (now - self.at).max(0) as f64 / 1000.0;
-        let recovered = self.rate + self.ceiling.max(MIN_RATE) * RECOVERY_PER_SECOND * seconds;
+        let slope = self.ceiling.max(MIN_RATE) * RECOVERY_PER_SECOND;
+        let to_ceiling = ((self.ceiling - self.rate) / slope).max(0.0);
+        let recovered = if seconds <= to_ceiling {
+            self.rate + slope * seconds
+        } else {
+            self.ceiling.max(self.rate) * (1.0 + PROBE_PER_SECOND).powf(seconds - to_ceiling)
+        };
         match cap {
             Some(cap) => Some(recovered.min(cap)),
             None if recovered >= self.ceiling * UNLIMITED_AGAIN => None,
@@ -114,11 +125,17 @@ mod tests {
     }
 
     #[test]
-    fn without_a_cap_a_throttle_ends_well_past_where_the_relay_pushed_back() {
+    fn past_the_ceiling_the_rate_probes_upward_and_without_a_cap_the_throttle_ends() {
         let cut = Throttle::default().cut(None, 0, 50.0).unwrap();
         assert_eq!(cut.allowed(None, 0), Some(40.0));
-        assert_eq!(cut.allowed(None, 10_000), Some(65.0));
-        assert_eq!(cut.allowed(None, 24_000), None);
+        // The ceiling after four seconds (2.5 a second more each second) ...
+        assert_eq!(cut.allowed(None, 4_000), Some(50.0));
+        // ... then 10 % more a second.
+        let probed = cut.allowed(None, 6_000).unwrap();
+        assert!((probed - 60.5).abs() < 1e-9, "{probed}");
+        // Twice the ceiling: the throttle is over.
+        assert_eq!(cut.allowed(None, 4_000 + 7_300), None);
+        assert_eq!(cut.allowed(Some(55.0), 60_000), Some(55.0));
     }
 
     #[test]
