@@ -228,3 +228,57 @@ async fn the_cap_holds_in_every_second() {
     assert!(pending.deliveries.is_empty());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_hands_an_interactive_event_over_before_a_bulk_backlog() {
+    let mut app = TestApp::builder().notifier_starts_later().start().await;
+    let mut clients = app.clients().await;
+    clients.add_number("t", TOLL, NumberType::Toll, "US").await;
+    let (ann, _) = clients.license("t", "ann").await;
+    // Three NotifyBatch calls' worth of bulk events queue up while the notifier is down.
+    let users: Vec<settings::UserToLicense> = (0..2200)
+        .map(|at| settings::UserToLicense {
+            user_id: format!("u{at}"),
+            email: format!("u{at}@example.com"),
+            display_name: format!("User {at}"),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in users.chunks(1000) {
+        clients
+            .settings
+            .assign_licenses(settings::AssignLicensesRequest {
+                tenant_id: "t".into(),
+                users: chunk.to_vec(),
+            })
+            .await
+            .expect("AssignLicenses");
+    }
+    clients
+        .settings
+        .reset_pin(settings::ResetPinRequest {
+            tenant_id: "t".into(),
+            user_id: ann.user_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("ResetPin");
+    app.start_notifier().await;
+    let deliveries = clients.settled_tenant("t", 2202, Duration::from_secs(120)).await;
+    let reset = deliveries
+        .iter()
+        .find(|delivery| delivery.kind() == notifier::EmailKind::PinReset)
+        .expect("the PIN reset's delivery");
+    let created = |delivery: &notifier::Delivery| delivery.created_at.as_ref().map(|at| (at.seconds, at.nanos));
+    let last_bulk = deliveries
+        .iter()
+        .filter(|delivery| delivery.priority() == Priority::Bulk)
+        .filter_map(created)
+        .max()
+        .expect("bulk deliveries");
+    assert!(
+        created(reset) < Some(last_bulk),
+        "the PIN reset, queued last, reached the notifier with the last bulk batch"
+    );
+    app.stop().await;
+}
