@@ -128,12 +128,13 @@ impl SmtpPool {
         let bytes = message.formatted();
         loop {
             let _turn = self.relay.turn(claim_until, self.timeout).await?;
+            let turn_at = dialin_domain::time::now_millis();
             match self.send_once(message, &bytes).await {
                 Ok(()) => {
                     self.relay.sent();
                     return Ok(());
                 }
-                Err(TransmitError::Relay(refusal, reply)) => self.relay.refused(&refusal, &reply).await,
+                Err(TransmitError::Relay(refusal, reply)) => self.relay.refused(&refusal, &reply, turn_at).await,
                 Err(TransmitError::Connection(reason) | TransmitError::Transient(reason)) => {
                     return Err(SendError::Transient(reason));
                 }

@@ -360,10 +360,11 @@ impl Relay {
             .map_or(0.0, |mut sent| sent.rate(tokio::time::Instant::now()))
     }
 
-    /// The relay refused a send for a reason about itself (`reply`, as it said
-    /// it): a throttle cuts the rate for the whole deployment (and pauses it
-    /// when the relay said for how long), a quota or a block pauses it.
-    pub async fn refused(&self, refusal: &RelayRefusal, reply: &str) {
+    /// The relay refused a send that took its turn at `turn_at` for a reason
+    /// about itself (`reply`, as it said it): a throttle cuts the rate for the
+    /// whole deployment (and pauses it when the relay said for how long), a
+    /// quota or a block pauses it.
+    pub async fn refused(&self, refusal: &RelayRefusal, reply: &str, turn_at: i64) {
         let now = now_millis();
         let seen = self.seen();
         let result = match refusal {
@@ -372,8 +373,8 @@ impl Relay {
                 // The others' rates as they last said, or this replica's own now if
                 // that is more: the first refusal may come before any beat.
                 let observed = seen.sent_per_second.max(self.sent_last_second());
-                let cut = match seen.throttle.cut(self.cap, now, observed) {
-                    Some(cut) => self.cut(cut).await,
+                let cut = match seen.throttle.cut(self.cap, now, turn_at, observed) {
+                    Some(cut) => self.cut(cut, turn_at).await,
                     None => Ok(()),
                 };
                 match retry_after {
@@ -394,17 +395,13 @@ impl Relay {
         }
     }
 
-    /// Records `cut` unless another replica cut within the hold.
-    async fn cut(&self, cut: Throttle) -> Result<(), DbErr> {
+    /// Records `cut`, unless a replica cut after the refused send took its
+    /// turn at `turn_at` (that cut answered it).
+    async fn cut(&self, cut: Throttle, turn_at: i64) -> Result<(), DbErr> {
         let statement = self.db.statement(
             "UPDATE relay SET throttled_rate = $1, throttled_at = $2, ceiling = $3
              WHERE name = 'smtp' AND (throttled_rate = 0 OR throttled_at < $4)",
-            [
-                cut.rate.into(),
-                cut.at.into(),
-                cut.ceiling.into(),
-                (cut.at - rate::HOLD_MS).into(),
-            ],
+            [cut.rate.into(), cut.at.into(), cut.ceiling.into(), turn_at.into()],
         );
         let result = self.db.write(async |txn| txn.execute_raw(statement).await).await?;
         if result.rows_affected() == 1 {
@@ -416,6 +413,8 @@ impl Relay {
             let mut seen = self.seen();
             seen.throttle = cut;
             self.replace_seen(seen);
+            // Slots reserved at the old pace would overrun the new one.
+            self.slots.lock().await.clear();
         }
         Ok(())
     }

@@ -22,9 +22,6 @@ const DECREASE: f64 = 0.8;
 const RECOVERY_PER_SECOND: f64 = 0.05;
 /// Never slower than this, so that a throttled relay is still probed.
 const MIN_RATE: f64 = 0.2;
-/// Throttles within this long of a cut are the same overrun (every send in
-/// flight meets it): one cut for all of them.
-pub const HOLD_MS: i64 = 1_000;
 /// Without a cap, a throttle is over once the rate has climbed this far past
 /// where the relay pushed back.
 const UNLIMITED_AGAIN: f64 = 2.0;
@@ -55,11 +52,13 @@ impl Throttle {
         }
     }
 
-    /// The throttle after the relay throttled at `now` while the deployment
-    /// sent `observed` messages a second; `None` when it is part of the last
-    /// cut's overrun.
-    pub fn cut(&self, cap: Option<f64>, now: i64, observed: f64) -> Option<Self> {
-        if self.rate > 0.0 && now - self.at < HOLD_MS {
+    /// The throttle after the relay throttled, at `now`, a send that took its
+    /// turn at `turn_at`, while the deployment sent `observed` messages a
+    /// second. `None` when the send took its turn before the last cut: it is
+    /// part of the overrun that cut answered (every send in flight meets it),
+    /// and one cut is enough for all of them.
+    pub fn cut(&self, cap: Option<f64>, now: i64, turn_at: i64, observed: f64) -> Option<Self> {
+        if self.rate > 0.0 && turn_at <= self.at {
             return None;
         }
         let allowed = self.allowed(cap, now).unwrap_or(f64::INFINITY);
@@ -109,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_throttle_cuts_to_what_went_through_and_climbs_back_to_the_cap() {
-        let cut = Throttle::default().cut(Some(50.0), 10_000, 40.0).unwrap();
+        let cut = Throttle::default().cut(Some(50.0), 10_000, 9_990, 40.0).unwrap();
         assert_eq!(
             cut,
             Throttle {
@@ -126,7 +125,7 @@ mod tests {
 
     #[test]
     fn past_the_ceiling_the_rate_probes_upward_and_without_a_cap_the_throttle_ends() {
-        let cut = Throttle::default().cut(None, 0, 50.0).unwrap();
+        let cut = Throttle::default().cut(None, 0, 0, 50.0).unwrap();
         assert_eq!(cut.allowed(None, 0), Some(40.0));
         // The ceiling after four seconds (2.5 a second more each second) ...
         assert_eq!(cut.allowed(None, 4_000), Some(50.0));
@@ -139,10 +138,12 @@ mod tests {
     }
 
     #[test]
-    fn throttles_in_one_overrun_cut_once() {
-        let cut = Throttle::default().cut(None, 0, 50.0).unwrap();
-        assert_eq!(cut.cut(None, HOLD_MS - 1, 50.0), None);
-        let again = cut.cut(None, HOLD_MS, 41.0).unwrap();
+    fn sends_that_took_their_turn_before_a_cut_do_not_cut_again() {
+        let cut = Throttle::default().cut(None, 0, 0, 50.0).unwrap();
+        // Refused after the cut, but sent at the old pace.
+        assert_eq!(cut.cut(None, 1_000, 0, 50.0), None);
+        // Refused at the new pace: too fast still.
+        let again = cut.cut(None, 1_000, 1, 41.0).unwrap();
         // What went through: the rate in force (42.5) or what was seen (41), the lower.
         assert_eq!(again.ceiling, 41.0);
         assert!((again.rate - 32.8).abs() < 1e-9);
@@ -150,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_refused_first_send_starts_slow_and_no_rate_falls_to_nothing() {
-        let cut = Throttle::default().cut(None, 0, 0.0).unwrap();
+        let cut = Throttle::default().cut(None, 0, 0, 0.0).unwrap();
         assert_eq!(cut.ceiling, 1.0);
         assert_eq!(cut.rate, 0.8);
         let floor = Throttle {
@@ -158,7 +159,7 @@ mod tests {
             at: 0,
             ceiling: 0.3,
         }
-        .cut(None, HOLD_MS, 0.2)
+        .cut(None, 1_000, 1, 0.2)
         .unwrap();
         assert_eq!(floor.rate, MIN_RATE);
     }

@@ -127,8 +127,8 @@ mod tests {
     use super::*;
     use crate::worker::tests::pending;
 
-    #[tokio::test]
-    async fn a_claim_starts_where_the_last_one_did_and_from_the_beginning_once_a_second() {
+    /// A migrated SQLite notifier database in a directory of its own.
+    async fn migrated_store() -> (std::path::PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!("dialin-claim-{}", rand::random::<u64>()));
         let db = Store::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
             .await
@@ -136,6 +136,12 @@ mod tests {
         dialin_store::schema::migrate::<crate::migration::Migrator>(&db)
             .await
             .unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_claim_starts_where_the_last_one_did_and_from_the_beginning_once_a_second() {
+        let (dir, db) = migrated_store().await;
         db.write(async |txn| {
             for (id, next_attempt_at) in [("a", 100), ("b", 200), ("c", 300), ("d", 400)] {
                 pending(id, next_attempt_at).insert(txn).await?;
@@ -171,13 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn interactive_emails_go_first_and_tenants_take_turns() {
-        let dir = std::env::temp_dir().join(format!("dialin-claim-{}", rand::random::<u64>()));
-        let db = Store::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
-            .await
-            .unwrap();
-        dialin_store::schema::migrate::<crate::migration::Migrator>(&db)
-            .await
-            .unwrap();
+        let (dir, db) = migrated_store().await;
         // Tenant a's backlog was numbered first; b joined at turn 2; one interactive email last.
         let rows = [
             ("a0", "a", LANE_BULK, 0),
