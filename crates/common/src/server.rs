@@ -48,6 +48,10 @@ pub struct ServeOptions {
     pub health_listener: Option<TcpListener>,
     /// How long open calls may take to finish after shutdown is asked for.
     pub drain_timeout: Duration,
+    /// More health entries, each under its own name: SERVING while its watch
+    /// says true (e.g. the notifier's relay, NOT_SERVING while it is paused).
+    /// They tell an operator what is wrong without failing the probes.
+    pub conditions: Vec<(&'static str, tokio::sync::watch::Receiver<bool>)>,
 }
 
 /// Serves `routes` plus health and reflection on `listener` until `shutdown`
@@ -66,6 +70,11 @@ pub async fn serve(
         reporter.clone(),
         options.service_name,
     ));
+    let condition_watches: Vec<_> = options
+        .conditions
+        .iter()
+        .map(|(name, condition)| tokio::spawn(watch_condition(name, condition.clone(), reporter.clone())))
+        .collect();
 
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
@@ -108,6 +117,9 @@ pub async fn serve(
     }
 
     database_watch.abort();
+    for watch in condition_watches {
+        watch.abort();
+    }
     set_status(&reporter, options.service_name, ServingStatus::NotServing).await;
     let _ = drain_tx.send(true);
     let drained = tokio::time::timeout(options.drain_timeout, &mut server).await;
@@ -133,6 +145,25 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
+/// Reports `name` SERVING while `condition` holds, NOT_SERVING while it does not.
+async fn watch_condition(
+    name: &'static str,
+    mut condition: tokio::sync::watch::Receiver<bool>,
+    reporter: HealthReporter,
+) {
+    loop {
+        let status = if *condition.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status(name, status).await;
+        if condition.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Pings the database every 2 s: NOT_SERVING while it is unreachable, so that

@@ -24,7 +24,7 @@ use crate::{
     config::Config,
     mail::{self, MailConfigError, Mailer},
     migration::Migrator,
-    relay::Relay,
+    relay::{self, Relay},
     schedule,
     service::NotifierApi,
     worker::{DeliveryWorker, RetryPolicy},
@@ -193,6 +193,7 @@ impl Application {
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
+                conditions: vec![(relay::HEALTH_NAME, self.relay.sending())],
             },
             shutdown,
         )

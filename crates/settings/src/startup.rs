@@ -213,6 +213,7 @@ impl Application {
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
+                conditions: Vec::new(),
             },
             shutdown,
         )

@@ -165,6 +165,26 @@ async fn a_quota_pauses_the_relay_visibly_and_sending_resumes_after_it() {
     assert!(paused.0.paused_reason.contains("QuotaExceeded"), "{:?}", paused.0);
     let queue = paused.1.iter().find(|queue| queue.tenant_id == "t").expect("t's queue");
     assert_eq!((queue.priority(), queue.pending), (Priority::Bulk, 5));
+    // Health says so under the relay's own name; the service itself stays SERVING.
+    let notifier_addr = app.notifier_addr();
+    let health = |service: &str| {
+        let channel = dialin_tests::channel(notifier_addr, None);
+        let service = service.to_owned();
+        async move {
+            tonic_health::pb::health_client::HealthClient::new(channel)
+                .check(tonic_health::pb::HealthCheckRequest { service })
+                .await
+                .expect("Health/Check")
+                .into_inner()
+                .status()
+        }
+    };
+    use tonic_health::pb::health_check_response::ServingStatus;
+    wait_until("the relay's health NOT_SERVING", Duration::from_secs(5), || async {
+        (health("dialin.notifier.v1.Relay").await == ServingStatus::NotServing).then_some(())
+    })
+    .await;
+    assert_eq!(health("").await, ServingStatus::Serving);
     // Nothing failed for the quota while it held.
     let deliveries = clients.tenant_deliveries("t").await;
     assert!(
@@ -182,6 +202,12 @@ async fn a_quota_pauses_the_relay_visibly_and_sending_resumes_after_it() {
         "{deliveries:#?}"
     );
     assert_eq!(app.smtp.received().len(), 5);
+    wait_until(
+        "the relay's health back to SERVING",
+        Duration::from_secs(10),
+        || async { (health("dialin.notifier.v1.Relay").await == ServingStatus::Serving).then_some(()) },
+    )
+    .await;
     app.stop().await;
 }
 

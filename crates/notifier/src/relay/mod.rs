@@ -111,7 +111,13 @@ pub struct Relay {
     /// Send slots this replica reserved and has not used yet (milliseconds
     /// since the epoch), in order.
     slots: tokio::sync::Mutex<VecDeque<i64>>,
+    /// False while the relay is paused: health's [`HEALTH_NAME`] entry.
+    sending: watch::Sender<bool>,
 }
+
+/// The health entry that is NOT_SERVING while the relay is paused (the
+/// service itself stays SERVING: a paused relay is no reason to restart it).
+pub const HEALTH_NAME: &str = "dialin.notifier.v1.Relay";
 
 impl Relay {
     pub fn new(db: Store, cap: Option<f64>, connections: usize, quota_pause: Duration) -> Arc<Self> {
@@ -130,6 +136,7 @@ impl Relay {
             }),
             sent: Mutex::new(Sent::default()),
             slots: tokio::sync::Mutex::new(VecDeque::new()),
+            sending: watch::Sender::new(true),
         })
     }
 
@@ -144,6 +151,7 @@ impl Relay {
                         tracing::info!("the SMTP relay is no longer paused; sending resumes");
                     }
                     paused = now_paused;
+                    self.sending.send_replace(!paused);
                 }
                 Err(error) => tracing::warn!(%error, "relay budget: cannot read or renew; will retry"),
             }
@@ -435,8 +443,14 @@ impl Relay {
             }
             (seen.paused_until, seen.paused_reason) = (until, reason.to_owned());
             self.replace_seen(seen);
+            self.sending.send_replace(false);
         }
         Ok(())
+    }
+
+    /// Whether the relay is sending (not paused), for health.
+    pub fn sending(&self) -> watch::Receiver<bool> {
+        self.sending.subscribe()
     }
 
     /// The relay as `DescribeQueue` shows it.
