@@ -9,6 +9,10 @@
 //! row, so that the replicas' sends together keep the pace. Each replica
 //! beats every [`BEAT`] in `senders` (what it sent lately), and reads the
 //! row back; a replica that stops beating drops out of the share.
+//!
+//! Over 400 lines for now: the beats, the slots, the cuts and the pauses all
+//! read and write one cached state ([`Seen`]); the decisions are apart
+//! already (`rate.rs`, `answer.rs`), and beats and slots are the next split.
 
 mod answer;
 mod rate;
