@@ -176,10 +176,8 @@ async fn apply(
     let arrivals: Vec<schedule::Arrival<'_>> = pending.iter().map(|new| new.event.arrival()).collect();
     let starts = schedule::reserve_turns(db, txn, &schedule::turns_needed(&arrivals)).await?;
     let places = schedule::place(&arrivals, &starts);
-    for (arrival, &(_, turn)) in arrivals.iter().zip(&places) {
-        if arrival.lane == schedule::LANE_INTERACTIVE {
-            schedule::take_along(txn, arrival.tenant_id, arrival.user_id, turn).await?;
-        }
+    for (tenant_id, (turn, user_ids)) in schedule::interactive_users(&arrivals, &places) {
+        schedule::take_along(txn, tenant_id, &user_ids, turn).await?;
     }
     let mut places = places.into_iter();
     // Built before the first insert: a mapping iterator held across the

@@ -14,7 +14,7 @@ use dialin_store::Store;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 
 pub use self::{
-    place::{Arrival, LANE_BULK, LANE_INTERACTIVE, lane_of, place, turns_needed},
+    place::{Arrival, LANE_BULK, LANE_INTERACTIVE, interactive_users, lane_of, place, turns_needed},
     shape::{queue_shape, sample_by_priority},
 };
 use crate::entity::delivery;
@@ -48,14 +48,20 @@ pub async fn reserve_turns<'a>(
     Ok(starts)
 }
 
-/// Moves a user's bulk emails recorded earlier into the interactive lane, at
-/// `turn`: they leave with the newer interactive one, not after it.
-pub async fn take_along(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str, turn: i64) -> Result<u64, DbErr> {
+/// Moves the bulk emails recorded earlier for `user_ids` (of one tenant) into
+/// the interactive lane, at `turn`: they leave with the users' newer
+/// interactive ones, not after them. One statement, whatever the number of users.
+pub async fn take_along(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    user_ids: &[&str],
+    turn: i64,
+) -> Result<u64, DbErr> {
     let moved = delivery::Entity::update_many()
         .col_expr(delivery::Column::Lane, Expr::value(LANE_INTERACTIVE))
         .col_expr(delivery::Column::Turn, Expr::value(turn))
         .filter(delivery::Column::TenantId.eq(tenant_id))
-        .filter(delivery::Column::UserId.eq(user_id))
+        .filter(delivery::Column::UserId.is_in(user_ids.iter().copied()))
         .filter(delivery::Column::Lane.eq(LANE_BULK))
         .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str_name()))
         .exec(conn)

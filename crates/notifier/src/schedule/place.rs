@@ -3,7 +3,7 @@
 //! (start-time fair queueing: a tenant's emails are numbered on from where it
 //! left off, or from where the claims are if it had nothing waiting).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dialin_proto::notifier::v1::Priority;
 
@@ -59,6 +59,29 @@ pub fn place(arrivals: &[Arrival<'_>], starts: &HashMap<(&str, i32), i64>) -> Ve
         }
     }
     placed
+}
+
+/// The users with an interactive arrival, by tenant, and the tenant's first
+/// interactive turn (`places`, from [`place`]): their emails recorded earlier
+/// in the bulk lane go there, one statement per tenant, so none of them
+/// leaves after its user's newer interactive one.
+pub fn interactive_users<'a>(
+    arrivals: &[Arrival<'a>],
+    places: &[(i32, i64)],
+) -> BTreeMap<&'a str, (i64, Vec<&'a str>)> {
+    let mut users: BTreeMap<&str, (i64, Vec<&str>)> = BTreeMap::new();
+    for (arrival, &(lane, turn)) in arrivals.iter().zip(places) {
+        if arrival.lane == LANE_INTERACTIVE && lane == LANE_INTERACTIVE {
+            let (first, user_ids) = users.entry(arrival.tenant_id).or_insert((turn, Vec::new()));
+            *first = (*first).min(turn);
+            user_ids.push(arrival.user_id);
+        }
+    }
+    for (_, user_ids) in users.values_mut() {
+        user_ids.sort_unstable();
+        user_ids.dedup();
+    }
+    users
 }
 
 /// How many turns each tenant and lane needs for `arrivals`.
@@ -148,5 +171,28 @@ mod tests {
                 (LANE_BULK, 2),
             ]
         );
+    }
+
+    #[test]
+    fn the_users_with_interactive_emails_are_gathered_by_tenant_at_its_first_interactive_turn() {
+        let arrivals = [
+            arrival("a", "bob", LANE_BULK),
+            arrival("a", "ann", LANE_INTERACTIVE),
+            arrival("b", "cy", LANE_INTERACTIVE),
+            arrival("a", "bob", LANE_INTERACTIVE),
+            arrival("a", "ann", LANE_INTERACTIVE),
+        ];
+        let starts = HashMap::from([
+            (("a", LANE_BULK), 0),
+            (("a", LANE_INTERACTIVE), 4),
+            (("b", LANE_INTERACTIVE), 9),
+        ]);
+        let places = place(&arrivals, &starts);
+        assert_eq!(
+            interactive_users(&arrivals, &places),
+            BTreeMap::from([("a", (4, vec!["ann", "bob"])), ("b", (9, vec!["cy"]))])
+        );
+        // A bulk email taken along is not a user of its own.
+        assert_eq!(places[0], (LANE_INTERACTIVE, 5));
     }
 }

@@ -13,7 +13,11 @@ mod decide;
 mod hand_over;
 mod writes;
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use dialin_domain::{backoff::Backoff, time::now_millis};
 use dialin_proto::notifier::v1::{
@@ -85,7 +89,9 @@ impl Outbox {
         self.enqueue_notify_many(conn, std::slice::from_ref(event)).await
     }
 
-    /// Queues many events with one statement, in their order.
+    /// Queues many events with one statement, in their order; interactive
+    /// ones take their users' queued bulk events along (one statement per
+    /// tenant, whatever the number of users).
     pub async fn enqueue_notify_many(
         &self,
         conn: &impl ConnectionTrait,
@@ -94,11 +100,11 @@ impl Outbox {
         if events.is_empty() {
             return Ok(());
         }
-        for event in events.iter().filter(|event| lane_of(event) == LANE_INTERACTIVE) {
+        for (tenant_id, user_ids) in interactive_users(events) {
             outbox::Entity::update_many()
                 .col_expr(outbox::Column::Lane, Expr::value(LANE_INTERACTIVE))
-                .filter(outbox::Column::TenantId.eq(&event.tenant_id))
-                .filter(outbox::Column::UserId.eq(user_of(event)))
+                .filter(outbox::Column::TenantId.eq(tenant_id))
+                .filter(outbox::Column::UserId.is_in(user_ids))
                 .filter(outbox::Column::Lane.eq(LANE_BULK))
                 .exec(conn)
                 .await?;
@@ -157,6 +163,15 @@ fn lane_of(event: &NotifyRequest) -> i32 {
         Priority::Interactive => LANE_INTERACTIVE,
         Priority::Bulk | Priority::Unspecified => LANE_BULK,
     }
+}
+
+/// The users of `events`' interactive events, by tenant.
+fn interactive_users(events: &[NotifyRequest]) -> BTreeMap<&str, Vec<&str>> {
+    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for event in events.iter().filter(|event| lane_of(event) == LANE_INTERACTIVE) {
+        users.entry(event.tenant_id.as_str()).or_default().push(user_of(event));
+    }
+    users
 }
 
 fn user_of(event: &NotifyRequest) -> &str {
