@@ -19,7 +19,7 @@ pub use database::{Backend, TestDatabase};
 pub use flows::DEADLINE;
 pub use process::{ServiceProcess, binary, free_addr};
 pub use proxy::TcpProxy;
-pub use smtp::{ReceivedEmail, RelayLimit, SmtpServer};
+pub use smtp::{ReceivedEmail, RelayLimit, SmtpServer, busiest_window};
 pub use wait::wait_until;
 
 /// Fresh key files for one test's services (a PIN key, a payload key).

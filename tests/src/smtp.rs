@@ -55,6 +55,21 @@ impl ReceivedEmail {
 
 /// `part` contains `value` once the spaces and dashes that group digits are
 /// taken out of both.
+/// The most of `received` that the server accepted within any `window_ms`.
+pub fn busiest_window(received: &[ReceivedEmail], window_ms: i64) -> usize {
+    let times: Vec<i64> = received.iter().map(|email| email.received_at).collect();
+    times
+        .iter()
+        .map(|&start| {
+            times
+                .iter()
+                .filter(|&&at| at >= start && at < start + window_ms)
+                .count()
+        })
+        .max()
+        .unwrap_or_default()
+}
+
 fn reads(part: &str, value: &str) -> bool {
     let ungrouped = |text: &str| text.replace([' ', '\u{a0}', '-'], "");
     ungrouped(part).contains(&ungrouped(value))
@@ -104,6 +119,14 @@ impl SmtpServer {
             .lines()
             .filter_map(|line| line.trim().parse().ok())
             .collect()
+    }
+
+    /// The most connections that were open to it at once.
+    pub fn most_connections(&self) -> usize {
+        std::fs::read_to_string(self.out.join("connections.log"))
+            .ok()
+            .and_then(|most| most.trim().parse().ok())
+            .unwrap_or_default()
     }
 
     /// Takes the server down: connections are refused until [`Self::restart`].

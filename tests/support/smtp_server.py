@@ -13,6 +13,8 @@ user") instead of accepting it.
 with --over-rate slow it answers late (a slow relay), with --over-rate refuse
 it answers "451 4.7.0 Too many messages, slow down" above N in any second
 (a throttling relay), and appends a line per refusal to --out/refusals.log.
+
+--out/connections.log holds the most connections that were open at once.
 """
 
 import argparse
@@ -81,6 +83,46 @@ class Handler:
         return "250 OK"
 
 
+class Connections:
+    """How many connections are open, and the most that ever were at once."""
+
+    def __init__(self, out):
+        self.path = os.path.join(out, "connections.log")
+        self.open = 0
+        # A restarted server goes on from what the one before it saw.
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                self.most = int(file.read().strip() or 0)
+        except FileNotFoundError:
+            self.most = 0
+
+    def opened(self):
+        self.open += 1
+        if self.open > self.most:
+            self.most = self.open
+            partial = self.path + ".partial"
+            with open(partial, "w", encoding="utf-8") as file:
+                file.write("%d\n" % self.most)
+            os.rename(partial, self.path)
+
+    def closed(self):
+        self.open -= 1
+
+
+class CountedSMTP(SMTP):
+    def __init__(self, handler, connections, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.connections = connections
+
+    def connection_made(self, transport):
+        self.connections.opened()
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        self.connections.closed()
+        super().connection_lost(error)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
@@ -93,8 +135,11 @@ def main():
 
     loop = asyncio.new_event_loop()
     handler = Handler(args.out, args.reply, args.max_rate, args.over_rate)
+    connections = Connections(args.out)
     server = loop.run_until_complete(
-        loop.create_server(lambda: SMTP(handler, hostname="dialin-test-smtp"), host="127.0.0.1", port=args.port)
+        loop.create_server(
+            lambda: CountedSMTP(handler, connections, hostname="dialin-test-smtp"), host="127.0.0.1", port=args.port
+        )
     )
     print(server.sockets[0].getsockname()[1], flush=True)
 

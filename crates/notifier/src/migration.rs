@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTables),
             Box::new(AddDeliveryLanguage),
             Box::new(AddScheduling),
+            Box::new(AddConnectionLeases),
         ]
     }
 }
@@ -239,6 +240,34 @@ impl MigrationTrait for AddScheduling {
                     .col(string("instance").primary_key())
                     .col(big_integer("seen_at"))
                     .col(double("sent_per_second"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// A lease per SMTP connection of the deployment: a replica sends only on the
+/// connections it holds, so replicas joining or leaving never open more than
+/// `DIALIN_SMTP_CONNECTIONS` between them. The rows are made by the replicas
+/// (as many as they are configured with).
+struct AddConnectionLeases;
+
+impl MigrationName for AddConnectionLeases {
+    fn name(&self) -> &str {
+        "m0004_add_connection_leases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddConnectionLeases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("connection_leases")
+                    .col(integer("slot").primary_key())
+                    .col(string("holder"))
+                    .col(big_integer("held_until"))
                     .to_owned(),
             )
             .await

@@ -39,8 +39,8 @@ pub struct NotifierApi {
     worker_wake: Arc<Notify>,
     /// Longest a switch-off waits for sends already past the gate.
     fence_timeout: Duration,
-    /// The relay's budget, as `DescribeQueue` shows it.
-    relay: Arc<Relay>,
+    /// The relay's budget, as `DescribeQueue` shows it; none for .eml files.
+    relay: Option<Arc<Relay>>,
 }
 
 impl NotifierApi {
@@ -49,7 +49,7 @@ impl NotifierApi {
         cipher: PayloadCipher,
         worker_wake: Arc<Notify>,
         fence_timeout: Duration,
-        relay: Arc<Relay>,
+        relay: Option<Arc<Relay>>,
     ) -> Self {
         Self {
             db,
@@ -268,7 +268,7 @@ impl NotifierApi {
         let queues = schedule::queue_shape(&self.db, request.tenant_id.as_deref(), now_millis()).await?;
         Ok(pb::DescribeQueueResponse {
             queues,
-            relay: Some(self.relay.describe()),
+            relay: self.relay.as_ref().map(|relay| relay.describe()),
         })
     }
 }

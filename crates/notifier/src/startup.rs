@@ -65,7 +65,8 @@ pub struct Application {
     health_listener: Option<TcpListener>,
     api: NotifierApi,
     worker: Arc<DeliveryWorker>,
-    relay: Arc<Relay>,
+    /// The relay's budget, when emails go to a relay.
+    relay: Option<Arc<Relay>>,
     drain_timeout: Duration,
     db: Store,
 }
@@ -87,19 +88,16 @@ impl Application {
         let tls = config.tls.load()?;
         let db = Store::connect(&config.database_url).await?;
         schema::prepare::<Migrator>(&db, "dialin-notifier", config.migrate_on_start).await?;
-        let relay = Relay::new(
-            db.clone(),
-            config.smtp_max_rate,
-            usize::from(config.smtp_connections),
-            config.smtp_quota_pause,
-        );
-        let mailer = Mailer::from_config(
-            config.smtp_url.as_deref(),
-            &config.mail_dir,
-            usize::from(config.smtp_connections),
-            config.smtp_timeout,
-            Arc::clone(&relay),
-        )?;
+        // The relay's budget is for a relay: .eml files are written as fast as they come.
+        let (mailer, relay) = match config.smtp_url.as_deref() {
+            Some(url) => {
+                let connections = usize::from(config.smtp_connections);
+                let relay = Relay::new(db.clone(), config.smtp_max_rate, connections, config.smtp_quota_pause);
+                let mailer = Mailer::smtp(url, connections, config.smtp_timeout, Arc::clone(&relay))?;
+                (mailer, Some(relay))
+            }
+            None => (Mailer::files(&config.mail_dir)?, None),
+        };
         let cipher = PayloadCipher::load(
             config.payload_key_file.as_deref(),
             &keyfile::default_path(&config.database_url, "notifier", "payload-key"),
@@ -136,7 +134,7 @@ impl Application {
             mailer,
             wake: Arc::clone(&wake),
             default_from,
-            relay: Arc::clone(&relay),
+            relay: relay.clone(),
             retry: RetryPolicy {
                 backoff: Backoff {
                     initial: config.retry_initial,
@@ -158,7 +156,7 @@ impl Application {
                 cipher,
                 wake,
                 config.smtp_timeout + Duration::from_secs(5),
-                Arc::clone(&relay),
+                relay.clone(),
             ),
             relay,
             worker,
@@ -176,7 +174,10 @@ impl Application {
     /// once the emails it holds are recorded.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let relay = tokio::spawn(Arc::clone(&self.relay).run(stop_rx.clone()));
+        let relay = self
+            .relay
+            .as_ref()
+            .map(|relay| tokio::spawn(Arc::clone(relay).run(stop_rx.clone())));
         let worker = tokio::spawn(Arc::clone(&self.worker).run(stop_rx));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "notifier service listening");
@@ -193,14 +194,20 @@ impl Application {
                 service_name: SERVICE_NAME,
                 health_listener: self.health_listener,
                 drain_timeout: self.drain_timeout,
-                conditions: vec![(relay::HEALTH_NAME, self.relay.sending())],
+                conditions: self
+                    .relay
+                    .iter()
+                    .map(|relay| (relay::HEALTH_NAME, relay.sending()))
+                    .collect(),
             },
             shutdown,
         )
         .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
-        let _ = relay.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
         self.db.close().await;
         tracing::info!("notifier service stopped");
         Ok(served?)

@@ -7,7 +7,7 @@ use dialin_proto::{
     notifier::v1::{self as notifier, DeliveryStatus, Priority},
     settings::v1::{self as settings, NumberType},
 };
-use dialin_tests::{Clients, RelayLimit, SmtpServer, TestApp, wait_until};
+use dialin_tests::{Clients, RelayLimit, SmtpServer, TestApp, busiest_window, wait_until};
 
 const TOLL: &str = "+14255550100";
 
@@ -222,11 +222,7 @@ async fn the_cap_holds_in_every_second() {
     onboard(&mut clients, "t", 40).await;
     let received = accepted(&app.smtp, 40, Duration::from_secs(60)).await;
     let times: Vec<i64> = received.iter().map(|email| email.received_at).collect();
-    let busiest = times
-        .iter()
-        .map(|&start| times.iter().filter(|&&at| at >= start && at < start + 3000).count())
-        .max()
-        .unwrap_or_default();
+    let busiest = busiest_window(&received, 3_000);
     // Dialin starts at most 10 a second; the relay's own processing time varies
     // (one message late, the next on time), so over three seconds its clock
     // sees at most one more at either end.

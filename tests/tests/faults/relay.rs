@@ -7,19 +7,9 @@ use dialin_proto::{
     notifier::v1::DeliveryStatus,
     settings::v1::{self as settings, NumberType},
 };
-use dialin_tests::{Cluster, ClusterOptions, RelayLimit, wait_until};
+use dialin_tests::{Cluster, ClusterOptions, RelayLimit, busiest_window, wait_until};
 
 use crate::{by_message_id, user_ids};
-
-/// The most emails the relay accepted within any three seconds.
-fn busiest_three_seconds(received: &[dialin_tests::ReceivedEmail]) -> usize {
-    let times: Vec<i64> = received.iter().map(|email| email.received_at).collect();
-    times
-        .iter()
-        .map(|&start| times.iter().filter(|&&at| at >= start && at < start + 3000).count())
-        .max()
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cap_holds_for_two_notifier_replicas_together() {
@@ -42,7 +32,7 @@ async fn the_cap_holds_for_two_notifier_replicas_together() {
         (60, 60),
         "each email once"
     );
-    let busiest = busiest_three_seconds(&received);
+    let busiest = busiest_window(&received, 3_000);
     // Dialin starts at most 10 a second, less one slot a replica takes up to
     // half a gap late; the relay, busy on a loaded machine, accepts some late
     // and the next on time: over three seconds its clock sees at most one more
@@ -51,12 +41,21 @@ async fn the_cap_holds_for_two_notifier_replicas_together() {
         busiest <= 33,
         "{busiest} emails in three seconds from two replicas under a cap of 10/s"
     );
+    // Four connections for the deployment (the default), however the two
+    // replicas' views of each other differ while they start.
+    let connections = cluster.smtp.most_connections();
+    assert!(
+        (1..=4).contains(&connections),
+        "{connections} connections open at once from two replicas sharing 4"
+    );
     let sent_by: Vec<usize> = cluster
         .notifiers
         .iter()
         .map(|notifier| notifier.log().matches("\"SENT\"").count())
         .collect();
-    println!("cap 10/s over two notifier replicas: busiest three seconds {busiest}, sent per replica {sent_by:?}");
+    println!(
+        "cap 10/s over two notifier replicas: busiest three seconds {busiest}, most connections {connections}, sent per replica {sent_by:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,4 +132,47 @@ async fn notifier_killed_mid_throttle_loses_nothing_and_fails_nothing() {
         cluster.smtp.refusals().len(),
         received.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_joining_and_leaving_never_hold_more_connections_than_the_deployment() {
+    const COUNT: usize = 360;
+    let mut cluster = Cluster::start(ClusterOptions {
+        notifier_replicas: 2,
+        // A slow relay keeps every connection busy: a replica holds all it may.
+        relay_limit: Some(RelayLimit::Slow(60)),
+        ..ClusterOptions::default()
+    })
+    .await;
+    // The first replica sends alone, on all four connections.
+    cluster.notifiers[1].kill().await;
+    let mut clients = cluster.clients(0, 0);
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    let users = user_ids("j", COUNT);
+    let outcomes = clients.license_all("t", &users, 8).await;
+    assert!(outcomes.iter().all(|(_, outcome)| outcome.is_ok()));
+    let received_at_least = |count: usize| {
+        let smtp = &cluster.smtp;
+        move || async move { (smtp.received().len() >= count).then_some(()) }
+    };
+    wait_until(
+        "the first replica sending",
+        Duration::from_secs(60),
+        received_at_least(60),
+    )
+    .await;
+    // The second joins: the first gives up connections as their sends end.
+    cluster.notifiers[1].restart().await;
+    wait_until("both replicas sending", Duration::from_secs(60), received_at_least(180)).await;
+    // The first dies holding its leases; the second takes them once they run out.
+    cluster.notifiers[0].kill().await;
+    let mut clients = cluster.clients(0, 1);
+    let deliveries = clients.settled_tenant("t", COUNT, Duration::from_secs(120)).await;
+    assert!(deliveries.iter().all(|d| d.status() == DeliveryStatus::Sent));
+    let most = cluster.smtp.most_connections();
+    // The four were all in use (an overrun would show), and never more.
+    assert_eq!(most, 4, "most connections open at once with 4 for the deployment");
+    let sent_by_second = cluster.notifiers[1].log().matches("\"SENT\"").count();
+    assert!(sent_by_second > 0, "the replica that joined sent nothing");
+    println!("two replicas joining and leaving: most connections {most}, the joiner sent {sent_by_second}");
 }

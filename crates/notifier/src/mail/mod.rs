@@ -120,28 +120,23 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    pub fn from_config(
-        smtp_url: Option<&str>,
-        mail_dir: &Path,
-        connections: usize,
-        timeout: Duration,
-        relay: Arc<Relay>,
-    ) -> Result<Self, MailConfigError> {
-        match smtp_url {
-            Some(url) => Ok(Self::Smtp(SmtpPool::new(
-                SmtpServer::parse(url)?,
-                connections,
-                timeout,
-                relay,
-            ))),
-            None => {
-                std::fs::create_dir_all(mail_dir).map_err(|source| MailConfigError::MailDir {
-                    dir: mail_dir.to_owned(),
-                    source,
-                })?;
-                Ok(Self::Files(mail_dir.to_owned()))
-            }
-        }
+    /// Sends through the relay at `url`, within the relay budget `relay`.
+    pub fn smtp(url: &str, connections: usize, timeout: Duration, relay: Arc<Relay>) -> Result<Self, MailConfigError> {
+        Ok(Self::Smtp(SmtpPool::new(
+            SmtpServer::parse(url)?,
+            connections,
+            timeout,
+            relay,
+        )))
+    }
+
+    /// Writes `.eml` files into `mail_dir`, made if missing.
+    pub fn files(mail_dir: &Path) -> Result<Self, MailConfigError> {
+        std::fs::create_dir_all(mail_dir).map_err(|source| MailConfigError::MailDir {
+            dir: mail_dir.to_owned(),
+            source,
+        })?;
+        Ok(Self::Files(mail_dir.to_owned()))
     }
 
     /// How many messages may be in flight at once.
@@ -192,13 +187,18 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let url = format!("smtp://127.0.0.1:{port}?tls=none");
-        // No rate in force: the relay budget hands out turns without the database.
+        // No rate in force: a turn is a connection, leased by the relay's first beat.
         let dir = std::env::temp_dir().join(format!("dialin-mail-{}", rand::random::<u64>()));
         let db = dialin_store::Store::connect(&format!("sqlite://{}/notifier.db?mode=rwc", dir.display()))
             .await
             .unwrap();
+        dialin_store::schema::migrate::<crate::migration::Migrator>(&db)
+            .await
+            .unwrap();
         let relay = Relay::new(db.clone(), None, 1, Duration::from_secs(60));
-        let mailer = Mailer::from_config(Some(&url), Path::new("unused"), 1, Duration::from_secs(5), relay).unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let beating = tokio::spawn(Arc::clone(&relay).run(stopped));
+        let mailer = Mailer::smtp(&url, 1, Duration::from_secs(5), relay).unwrap();
         let from = parse_mailbox(dialin_common::defaults::MAIL_FROM).unwrap();
         let to = parse_mailbox("Ann <ann@example.com>").unwrap();
         let email = Rendered {
@@ -213,6 +213,8 @@ mod tests {
         assert!(matches!(expiring, Err(SendError::ClaimExpiring)), "{expiring:?}");
         let started = mailer.send("d-1", &message, now_millis() + 60_000).await;
         assert!(matches!(started, Err(SendError::Transient(_))), "{started:?}");
+        stop.send_replace(true);
+        beating.await.unwrap();
         db.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }

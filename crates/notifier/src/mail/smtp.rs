@@ -144,7 +144,17 @@ impl SmtpPool {
     }
 
     async fn send_once(&self, message: &Message, bytes: &[u8]) -> Result<(), TransmitError> {
-        let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        // Open connections, idle or sending, stay within this replica's
+        // share: ones above it (the share shrank) are closed as they come.
+        let spare = self.relay.spare_connections();
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut idle| {
+                idle.truncate(spare + 1);
+                idle.pop()
+            })
+            .unwrap_or(None);
         let (mut connection, reused) = match idle {
             Some(connection) => (connection, true),
             None => (self.connect().await?, false),
@@ -158,6 +168,7 @@ impl SmtpPool {
         }
         if result.is_ok()
             && let Ok(mut idle) = self.idle.lock()
+            && idle.len() <= self.relay.spare_connections()
         {
             idle.push(connection);
         }

@@ -63,8 +63,9 @@ pub struct DeliveryWorker {
     /// Woken when `Notify` records a pending delivery.
     pub wake: Arc<Notify>,
     pub default_from: Mailbox,
-    /// How many emails may be claimed now (the relay's budget).
-    pub relay: Arc<Relay>,
+    /// How many emails may be claimed now (the relay's budget), when emails
+    /// go to a relay.
+    pub relay: Option<Arc<Relay>>,
     pub retry: RetryPolicy,
     /// How long a claim holds before another sender may take the delivery.
     pub lease: Duration,
@@ -80,6 +81,14 @@ struct Checks {
 }
 
 impl DeliveryWorker {
+    /// How many emails may be claimed now: as the relay's budget allows, or
+    /// `capacity` when writing files.
+    fn claim_limit(&self, capacity: usize) -> usize {
+        self.relay
+            .as_ref()
+            .map_or(capacity, |relay| relay.claim_limit(capacity))
+    }
+
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(mailer = self.mailer.describe(), "delivery worker started");
         // Four times what the mailer sends at once, so a sender never waits for
@@ -95,7 +104,7 @@ impl DeliveryWorker {
         let mut claimer = Claimer::new(self.db.clone(), self.lease);
         loop {
             // Claims are writes: top up once half the slots are free, not per send.
-            let limit = self.relay.claim_limit(capacity);
+            let limit = self.claim_limit(capacity);
             if !stopping && sends.len() < limit && sends.len() <= limit / 2 {
                 match claimer.claim(limit - sends.len()).await {
                     Ok(claimed) if !claimed.is_empty() => {
@@ -139,7 +148,7 @@ impl DeliveryWorker {
                     Ok(finished) => drop(finished_tx.send(finished)),
                     Err(error) => tracing::error!(%error, "a send task failed; its claim will expire and the delivery be retried"),
                 },
-                () = self.wake.notified(), if !stopping && sends.len() <= self.relay.claim_limit(capacity) / 2 => {}
+                () = self.wake.notified(), if !stopping && sends.len() <= self.claim_limit(capacity) / 2 => {}
                 _ = shutdown.changed(), if !stopping => stopping = true,
             }
         }

@@ -1,0 +1,265 @@
+//! Each replica's beat: every [`BEAT`] it says in `senders` that it is there
+//! and how fast it sends, keeps its connections' leases, and reads the shared
+//! state back (the throttle, a pause, how many replicas send and how fast).
+//!
+//! A replica sends only on connections it holds a lease for, one row each in
+//! `connection_leases` (`DIALIN_SMTP_CONNECTIONS` rows): while replicas join
+//! or leave, their views of who is there can differ for a beat, but two of
+//! them never hold one lease, so the deployment never opens more connections
+//! than the relay allows. A replica gives a lease back only once no send of
+//! its own is using it; one that stops beating loses its leases within
+//! [`LEASE_MS`].
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use dialin_domain::time::now_millis;
+use dialin_store::sql::SKIP_LOCKED;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use tokio::sync::watch;
+
+use super::{Relay, Seen, rate::Throttle};
+
+/// How often a replica says it is sending and reads the relay's state back.
+const BEAT: Duration = Duration::from_millis(500);
+/// A replica not seen for this long no longer shares the connections, and its
+/// connection leases run out.
+pub(super) const LEASE_MS: i64 = 3_000;
+
+/// A replica's recent sends.
+#[derive(Default)]
+pub(super) struct Sent {
+    /// When the sends of the last second finished.
+    last_second: VecDeque<tokio::time::Instant>,
+    /// Since when it has been sending without a second's break.
+    busy_since: Option<tokio::time::Instant>,
+}
+
+impl Sent {
+    pub(super) fn add(&mut self, now: tokio::time::Instant) {
+        self.forget(now);
+        self.busy_since.get_or_insert(now);
+        self.last_second.push_back(now);
+    }
+
+    /// Sends a second: over the last second, or over the time it has been
+    /// sending if that is shorter.
+    pub(super) fn rate(&mut self, now: tokio::time::Instant) -> f64 {
+        self.forget(now);
+        let Some(since) = self.busy_since else { return 0.0 };
+        let span = (now - since).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        self.last_second.len() as f64 / span.as_secs_f64()
+    }
+
+    fn forget(&mut self, now: tokio::time::Instant) {
+        while self
+            .last_second
+            .front()
+            .is_some_and(|&at| now - at > Duration::from_secs(1))
+        {
+            self.last_second.pop_front();
+        }
+        if self.last_second.is_empty() {
+            self.busy_since = None;
+        }
+    }
+}
+
+/// How many connection leases a replica holding `held`, with `in_force` of
+/// its connections still usable (some may be sending), gives back to come
+/// down to `share`: never one a connection in force stands on.
+pub(super) fn leases_to_give_back(held: usize, share: usize, in_force: usize) -> usize {
+    held.saturating_sub(share.max(in_force))
+}
+
+impl Relay {
+    /// Beats until shutdown, then leaves the share to the others.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut paused = false;
+        loop {
+            match self.beat(self.sent_last_second()).await {
+                Ok(seen) => {
+                    let now_paused = seen.paused_until > now_millis();
+                    if now_paused != paused && !now_paused {
+                        tracing::info!("the SMTP relay is no longer paused; sending resumes");
+                    }
+                    paused = now_paused;
+                    self.sending.send_replace(!paused);
+                }
+                Err(error) => tracing::warn!(%error, "relay budget: cannot read or renew; will retry"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(BEAT) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        let (leave, give_back) = (
+            self.db.statement(
+                "DELETE FROM senders WHERE instance = $1",
+                [self.instance.clone().into()],
+            ),
+            self.db.statement(
+                "UPDATE connection_leases SET holder = '', held_until = 0 WHERE holder = $1",
+                [self.instance.clone().into()],
+            ),
+        );
+        let left = self
+            .db
+            .write(async |txn| {
+                txn.execute_raw(leave).await?;
+                txn.execute_raw(give_back).await
+            })
+            .await;
+        if let Err(error) = left {
+            tracing::warn!(%error, "relay budget: could not leave the senders; the others take over in seconds");
+        }
+    }
+
+    /// Says this replica sends at `rate`, keeps its connections' leases, and
+    /// reads the shared state back.
+    async fn beat(&self, rate: f64) -> Result<Seen, DbErr> {
+        let now = now_millis();
+        let beat = self.db.statement(
+            "INSERT INTO senders (instance, seen_at, sent_per_second) VALUES ($1, $2, $3)
+             ON CONFLICT (instance) DO UPDATE SET seen_at = excluded.seen_at, sent_per_second = excluded.sent_per_second",
+            [self.instance.clone().into(), now.into(), rate.into()],
+        );
+        let forget = self
+            .db
+            .statement("DELETE FROM senders WHERE seen_at < $1", [(now - 20 * LEASE_MS).into()]);
+        let senders = self.db.statement(
+            "SELECT instance, sent_per_second FROM senders WHERE seen_at >= $1 ORDER BY instance",
+            [(now - LEASE_MS).into()],
+        );
+        let relay = self.db.statement(
+            "SELECT throttled_rate, throttled_at, ceiling, paused_until, paused_reason FROM relay WHERE name = $1",
+            ["smtp".into()],
+        );
+        let (seen, reason) = self
+            .db
+            .write(async |txn| {
+                txn.execute_raw(beat).await?;
+                txn.execute_raw(forget).await?;
+                let mut names = Vec::new();
+                let mut sent_per_second = 0.0;
+                for row in txn.query_all_raw(senders).await? {
+                    names.push(row.try_get_by_index::<String>(0)?);
+                    sent_per_second += row.try_get_by_index::<f64>(1)?;
+                }
+                let share = super::rate::connection_share(self.deployment_connections, &names, &self.instance);
+                let held = self.keep_leases(txn, share, now).await?;
+                let relay = txn
+                    .query_one_raw(relay)
+                    .await?
+                    .ok_or_else(|| DbErr::RecordNotFound("the relay row is missing: run the migrations".into()))?;
+                let seen = Seen {
+                    throttle: Throttle {
+                        rate: relay.try_get_by_index(0)?,
+                        at: relay.try_get_by_index(1)?,
+                        ceiling: relay.try_get_by_index(2)?,
+                    },
+                    paused_until: relay.try_get_by_index(3)?,
+                    senders: names.len().max(1),
+                    share: held,
+                    sent_per_second,
+                };
+                Ok::<_, DbErr>((seen, relay.try_get_by_index::<String>(4)?))
+            })
+            .await?;
+        self.replace_seen(seen);
+        self.set_paused_reason(reason);
+        metrics::gauge!("dialin_smtp_rate_limit").set(seen.throttle.allowed(self.cap, now).unwrap_or(0.0));
+        metrics::gauge!("dialin_smtp_sent_per_second").set(seen.sent_per_second);
+        metrics::gauge!("dialin_smtp_relay_paused").set(if seen.paused_until > now { 1.0 } else { 0.0 });
+        metrics::gauge!("dialin_smtp_connections_share").set(seen.share as f64);
+        Ok(seen)
+    }
+
+    /// Renews this replica's connection leases, takes free ones up to
+    /// `share`, sizes the connections it may use to what it holds (idle ones
+    /// above it at once, busy ones as their sends end) and gives back the
+    /// leases no connection stands on. Returns how many connections it may use.
+    async fn keep_leases(&self, txn: &DatabaseTransaction, share: usize, now: i64) -> Result<usize, DbErr> {
+        let (me, until, slots) = (
+            self.instance.as_str(),
+            now + LEASE_MS,
+            i64::try_from(self.deployment_connections).unwrap_or(i64::MAX),
+        );
+        if !self.leases_exist.load(std::sync::atomic::Ordering::Relaxed) {
+            let rows: Vec<String> = (0..slots).map(|slot| format!("({slot}, '', 0)")).collect();
+            txn.execute_unprepared(&format!(
+                "INSERT INTO connection_leases (slot, holder, held_until) VALUES {} ON CONFLICT (slot) DO NOTHING",
+                rows.join(", ")
+            ))
+            .await?;
+            self.leases_exist.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let renewed = txn
+            .execute_raw(self.db.statement(
+                "UPDATE connection_leases SET held_until = $1 WHERE holder = $2 AND held_until >= $3 AND slot < $4",
+                [until.into(), me.into(), now.into(), slots.into()],
+            ))
+            .await?;
+        let mut held = usize::try_from(renewed.rows_affected()).unwrap_or(usize::MAX);
+        if held < share {
+            // The outer condition is checked again on a row another replica
+            // took meanwhile (PostgreSQL), so no lease is taken twice.
+            let taken = txn
+                .execute_raw(self.db.statement(
+                    &format!(
+                        "UPDATE connection_leases SET holder = $1, held_until = $2
+                         WHERE held_until < $3 AND slot < $4 AND slot IN (
+                             SELECT slot FROM connection_leases WHERE held_until < $3 AND slot < $4
+                             ORDER BY slot LIMIT $5 {SKIP_LOCKED})"
+                    ),
+                    [
+                        me.into(),
+                        until.into(),
+                        now.into(),
+                        slots.into(),
+                        ((share - held) as i64).into(),
+                    ],
+                ))
+                .await?;
+            held += usize::try_from(taken.rows_affected()).unwrap_or(0);
+        }
+        let in_force = self.connections.use_at_most(held.min(share));
+        let give_back = leases_to_give_back(held, share, in_force);
+        if give_back > 0 {
+            txn.execute_raw(self.db.statement(
+                "UPDATE connection_leases SET holder = '', held_until = 0 WHERE slot IN (
+                     SELECT slot FROM connection_leases WHERE holder = $1 ORDER BY slot DESC LIMIT $2)",
+                [me.into(), (give_back as i64).into()],
+            ))
+            .await?;
+            held -= give_back;
+        }
+        Ok(held.min(in_force).min(share))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_idle_leases_above_the_share_are_given_back() {
+        // Four held, two connections still in force (sending), a share of one: two go back now.
+        assert_eq!(leases_to_give_back(4, 1, 2), 2);
+        assert_eq!(leases_to_give_back(4, 1, 0), 3);
+        assert_eq!(leases_to_give_back(2, 3, 0), 0);
+        assert_eq!(leases_to_give_back(3, 3, 3), 0);
+    }
+
+    #[test]
+    fn the_rate_is_over_the_last_second_or_since_sending_began() {
+        let start = tokio::time::Instant::now();
+        let mut sent = Sent::default();
+        for at in 0..5 {
+            sent.add(start + Duration::from_millis(at * 100));
+        }
+        // Five in the 400 ms since the first.
+        assert!((sent.rate(start + Duration::from_millis(400)) - 12.5).abs() < 1e-9);
+        // Nothing in the last second: not sending.
+        assert_eq!(sent.rate(start + Duration::from_millis(2_000)), 0.0);
+    }
+}
