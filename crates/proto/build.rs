@@ -15,7 +15,11 @@ const CARRY_A_PIN: &[&str] = &[
     ".dialin.settings.v1.VerifyPinRequest",
 ];
 
-const PROTOS: &[&str] = &["dialin/settings/v1/settings.proto", "dialin/notifier/v1/notifier.proto"];
+const PROTOS: &[&str] = &[
+    "dialin/settings/v1/settings.proto",
+    "dialin/notifier/v1/notifier.proto",
+    "dialin/errors/v1/errors.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod defaults;
 pub mod duration;
 pub mod error;
+pub mod error_layer;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

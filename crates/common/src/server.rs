@@ -13,7 +13,7 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::telemetry_metrics::RpcMetricsLayer;
+use crate::{error_layer::ErrorInfoLayer, telemetry_metrics::RpcMetricsLayer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -103,7 +103,11 @@ pub async fn serve(
         // Clients reconnect now and then, so that new replicas get their share
         // even behind a Service that balances connections, not calls.
         .max_connection_age(MAX_CONNECTION_AGE)
-        .timeout(options.call_timeout)
+        // Outermost: the timeout counts a call's wait for its turn, and every
+        // error status, whoever answered it, carries an ErrorInfo.
+        .layer(ErrorInfoLayer {
+            call_timeout: options.call_timeout,
+        })
         // One tenant's burst cannot take every worker: a bounded number of
         // calls run at once, the rest queue (and time out if they wait too long).
         .layer(GlobalConcurrencyLimitLayer::new(options.max_concurrent_calls))
@@ -207,7 +211,7 @@ where
 {
     tokio::spawn(work)
         .await
-        .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
+        .map_err(|_| crate::error::internal("the call failed inside the service; its log has the details"))?
         .map(Response::new)
         .map_err(Into::into)
 }

@@ -7,20 +7,41 @@ const MAX_EMAIL_LEN: usize = 254;
 const MAX_DISPLAY_NAME_LEN: usize = 256;
 const MAX_LOCALE_LEN: usize = 35;
 
-pub type Check = Result<(), String>;
+pub type Check = Result<(), Invalid>;
+
+/// A field that fails a check: which, and what is wrong with it (a sentence
+/// that names the field).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+/// `field` may say more after its name (`provider_name (required for
+/// THIRD_PARTY)`): the message keeps it, `Invalid::field` is the name.
+fn fail(field: &str, message: String) -> Check {
+    Err(Invalid {
+        field: field.split(' ').next().unwrap_or(field).to_owned(),
+        message,
+    })
+}
 
 pub fn id(field: &str, value: &str) -> Check {
     if value.trim().is_empty() {
-        return Err(format!("{field} is required"));
+        return fail(field, format!("{field} is required"));
     }
     if value.len() > MAX_ID_LEN {
-        return Err(format!(
-            "{field} is {} bytes long; at most {MAX_ID_LEN} are allowed",
-            value.len()
-        ));
+        return fail(
+            field,
+            format!(
+                "{field} is {} bytes long; at most {MAX_ID_LEN} are allowed",
+                value.len()
+            ),
+        );
     }
     if value.chars().any(char::is_control) {
-        return Err(format!("{field} must not contain control characters"));
+        return fail(field, format!("{field} must not contain control characters"));
     }
     Ok(())
 }
@@ -30,15 +51,16 @@ pub fn id(field: &str, value: &str) -> Check {
 /// characters, no angle brackets or commas (which would add recipients).
 pub fn email(field: &str, value: &str) -> Check {
     let invalid = || {
-        Err(format!(
-            "{field} {value:?} is not a valid email address (expected name@example.com)"
-        ))
+        fail(
+            field,
+            format!("{field} {value:?} is not a valid email address (expected name@example.com)"),
+        )
     };
     if value.is_empty() {
-        return Err(format!("{field} is required"));
+        return fail(field, format!("{field} is required"));
     }
     if value.len() > MAX_EMAIL_LEN {
-        return Err(format!("{field} is longer than {MAX_EMAIL_LEN} bytes"));
+        return fail(field, format!("{field} is longer than {MAX_EMAIL_LEN} bytes"));
     }
     let Some((local, domain)) = value.rsplit_once('@') else {
         return invalid();
@@ -63,15 +85,19 @@ pub fn email(field: &str, value: &str) -> Check {
 /// control characters (they would let a caller inject headers).
 pub fn display_name(field: &str, value: &str) -> Check {
     if value.trim().is_empty() {
-        return Err(format!("{field} is required"));
+        return fail(field, format!("{field} is required"));
     }
     if value.chars().count() > MAX_DISPLAY_NAME_LEN {
-        return Err(format!("{field} is longer than {MAX_DISPLAY_NAME_LEN} characters"));
+        return fail(
+            field,
+            format!("{field} is longer than {MAX_DISPLAY_NAME_LEN} characters"),
+        );
     }
     if value.chars().any(char::is_control) {
-        return Err(format!(
-            "{field} must not contain line breaks or other control characters"
-        ));
+        return fail(
+            field,
+            format!("{field} must not contain line breaks or other control characters"),
+        );
     }
     Ok(())
 }
@@ -84,9 +110,12 @@ pub fn e164(field: &str, value: &str) -> Check {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "{field} {value:?} is not an E.164 phone number (expected + and 7 to 15 digits, e.g. +14255550100)"
-        ))
+        fail(
+            field,
+            format!(
+                "{field} {value:?} is not an E.164 phone number (expected + and 7 to 15 digits, e.g. +14255550100)"
+            ),
+        )
     }
 }
 
@@ -95,9 +124,10 @@ pub fn country(field: &str, value: &str) -> Check {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(format!(
-            "{field} {value:?} is not an ISO 3166-1 alpha-2 country code (two capital letters, e.g. US)"
-        ))
+        fail(
+            field,
+            format!("{field} {value:?} is not an ISO 3166-1 alpha-2 country code (two capital letters, e.g. US)"),
+        )
     }
 }
 
@@ -112,9 +142,10 @@ pub fn locale(field: &str, value: &str) -> Check {
     if language_ok && rest_ok && value.len() <= MAX_LOCALE_LEN {
         Ok(())
     } else {
-        Err(format!(
-            "{field} {value:?} is not a BCP 47 language tag (e.g. en-US or fr-FR)"
-        ))
+        fail(
+            field,
+            format!("{field} {value:?} is not a BCP 47 language tag (e.g. en-US or fr-FR)"),
+        )
     }
 }
 

@@ -155,7 +155,9 @@ fn parse_kind(text: &str) -> Result<EmailKind, String> {
 }
 
 fn parse_locale(text: &str) -> Result<String, String> {
-    dialin_domain::validate::locale("--locale", text).map(|()| text.to_owned())
+    dialin_domain::validate::locale("--locale", text)
+        .map(|()| text.to_owned())
+        .map_err(|invalid| invalid.message)
 }
 
 impl Config {

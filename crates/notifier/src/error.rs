@@ -1,3 +1,3 @@
 //! Request errors: the shared type, so both services answer alike.
 
-pub use dialin_common::error::{Error, Result, check};
+pub use dialin_common::error::{Error, Reason, Result, check, internal};

@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, 
 
 use crate::{
     entity::delivery,
-    error::{Error, Result},
+    error::{Error, Reason, Result},
 };
 
 /// Re-queues a FAILED delivery. It goes through the gate again before it is
@@ -18,24 +18,36 @@ pub async fn requeue(db: &Store, delivery_id: &str) -> Result<delivery::Model> {
             .lock_exclusive()
             .one(txn)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("no delivery {delivery_id}")))?;
+            .ok_or_else(|| not_found(delivery_id))?;
         if failed.status != DeliveryStatus::Failed.as_str_name() {
-            return Err(Error::FailedPrecondition(format!(
-                "delivery {delivery_id} is {}; only a FAILED delivery can be retried",
-                failed.status
-            )));
+            return Err(Error::precondition(
+                Reason::DeliveryNotFailed,
+                format!(
+                    "delivery {delivery_id} is {}; only a FAILED delivery can be retried",
+                    failed.status
+                ),
+            )
+            .about("delivery_id", delivery_id));
         }
         let kind = EmailKind::from_str_name(&failed.kind).unwrap_or_default();
         if matches!(kind, EmailKind::Welcome | EmailKind::PinReset) {
-            return Err(Error::FailedPrecondition(format!(
-                "this {} email carried a PIN, which was erased when it failed; reset the user's PIN (ResetPin) to send a new one",
-                failed.kind
-            )));
+            return Err(Error::precondition(
+                Reason::DeliveryContentErased,
+                format!(
+                    "this {} email carried a PIN, which was erased when it failed; reset the user's PIN (ResetPin) to send a new one",
+                    failed.kind
+                ),
+            )
+            .about("delivery_id", delivery_id));
         }
         if failed.payload.is_none() {
-            return Err(Error::FailedPrecondition(format!(
-                "the content of delivery {delivery_id} is gone; send the user's conference info again (SendConferenceInfoEmail)"
-            )));
+            return Err(Error::precondition(
+                Reason::DeliveryContentErased,
+                format!(
+                    "the content of delivery {delivery_id} is gone; send the user's conference info again (SendConferenceInfoEmail)"
+                ),
+            )
+            .about("delivery_id", delivery_id));
         }
         let now = now_millis();
         let mut requeued = failed.into_active_model();
@@ -53,4 +65,13 @@ pub async fn requeue(db: &Store, delivery_id: &str) -> Result<delivery::Model> {
     .await?;
     tracing::info!(delivery_id, "failed delivery re-queued");
     Ok(requeued)
+}
+
+/// No delivery `delivery_id`.
+pub fn not_found(delivery_id: &str) -> Error {
+    Error::not_found(
+        Reason::DeliveryNotFound,
+        format!("no delivery {delivery_id}; ListDeliveries shows a tenant's deliveries"),
+    )
+    .about("delivery_id", delivery_id)
 }

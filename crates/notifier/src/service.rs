@@ -117,10 +117,13 @@ impl NotifierApi {
 
     async fn notify_batch(self, request: pb::NotifyBatchRequest) -> Result<pb::NotifyBatchResponse> {
         if request.events.is_empty() || request.events.len() > MAX_BATCH {
-            return Err(Error::invalid(format!(
-                "events must hold 1 to {MAX_BATCH} events, not {}; split larger batches",
-                request.events.len()
-            )));
+            return Err(Error::invalid(
+                "events",
+                format!(
+                    "events must hold 1 to {MAX_BATCH} events, not {}; split larger batches",
+                    request.events.len()
+                ),
+            ));
         }
         let answers = intake::notify_many(&self.db, &self.cipher, request.events).await?;
         if answers
@@ -138,12 +141,14 @@ impl NotifierApi {
                     error: None,
                 },
                 Err(error) => {
-                    let status = Status::from(error);
+                    let reason = error.reason();
+                    let status = Status::from(error.in_entry("events", index));
                     pb::NotifyResult {
                         recorded: None,
                         error: Some(pb::EventError {
                             code: status.code() as i32,
-                            message: format!("events[{index}]: {}", status.message()),
+                            message: status.message().to_owned(),
+                            reason: reason.into(),
                         }),
                     }
                 }
@@ -157,7 +162,10 @@ impl NotifierApi {
             .ok()
             .filter(|kind| *kind != EmailKind::Unspecified)
             .ok_or_else(|| {
-                Error::invalid("kind must be WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO")
+                Error::invalid(
+                    "kind",
+                    "kind must be WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO",
+                )
             })?;
         if !request.locale.is_empty() {
             check(validate::locale("locale", &request.locale))?;
@@ -189,12 +197,7 @@ impl NotifierApi {
             .one(self.db.reader())
             .await?
             .map(delivery_to_pb)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "no delivery {}; ListDeliveries shows a tenant's deliveries",
-                    request.delivery_id
-                ))
-            })
+            .ok_or_else(|| retry::not_found(&request.delivery_id))
     }
 
     async fn list_deliveries(self, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
@@ -218,10 +221,13 @@ impl NotifierApi {
             Ok(DeliveryStatus::Unspecified) => {}
             Ok(status) => query = query.filter(delivery::Column::Status.eq(status.as_str_name())),
             Err(_) => {
-                return Err(Error::invalid(format!(
-                    "status {} is not a delivery status: PENDING, SENT, SUPPRESSED, SUPERSEDED or FAILED (or unset: all)",
-                    request.status
-                )));
+                return Err(Error::invalid(
+                    "status",
+                    format!(
+                        "status {} is not a delivery status: PENDING, SENT, SUPPRESSED, SUPERSEDED or FAILED (or unset: all)",
+                        request.status
+                    ),
+                ));
             }
         }
         if !request.page_token.is_empty() {
@@ -292,7 +298,12 @@ fn parse_page_token(token: &str) -> Result<(i64, i64, String)> {
             parts.next()?.to_owned(),
         ))
     })()
-    .ok_or_else(|| Error::invalid("page_token is not one this service handed out; pass next_page_token unchanged"))
+    .ok_or_else(|| {
+        Error::invalid(
+            "page_token",
+            "page_token is not one this service handed out; pass next_page_token unchanged",
+        )
+    })
 }
 
 fn delivery_to_pb(delivery: delivery::Model) -> pb::Delivery {

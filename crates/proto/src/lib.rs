@@ -1,4 +1,4 @@
-//! Generated gRPC types for dialin's two services.
+//! Generated gRPC types for dialin's two services, and the reasons of their errors.
 
 pub mod settings {
     pub mod v1 {
@@ -9,6 +9,12 @@ pub mod settings {
 pub mod notifier {
     pub mod v1 {
         tonic::include_proto!("dialin.notifier.v1");
+    }
+}
+
+pub mod errors {
+    pub mod v1 {
+        tonic::include_proto!("dialin.errors.v1");
     }
 }
 

@@ -17,7 +17,7 @@ use std::{
 use sha2::{Digest, Sha256};
 use tonic::{Request, Status, metadata::MetadataMap};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Reason, Result};
 
 /// How often the tokens file is checked for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
@@ -40,11 +40,15 @@ impl Caller {
         match &self.0 {
             Scope::Operator => Ok(()),
             Scope::Tenant(own) if own == tenant_id => Ok(()),
-            Scope::Tenant(own) => Err(Error::PermissionDenied(format!(
+            Scope::Tenant(own) => Err(Error::permission_denied(format!(
                 "this token acts for tenant {own} only"
             ))),
         }
     }
+}
+
+fn unauthenticated(reason: Reason, message: &str) -> Status {
+    Status::from(Error::unauthenticated(reason, message))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,20 +119,20 @@ impl Tokens {
         };
         let header = metadata
             .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
+            .ok_or_else(|| unauthenticated(Reason::TokenMissing, "missing authorization: Bearer <token>"))?;
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| Status::unauthenticated("the authorization header must be: Bearer <token>"))?;
+            .ok_or_else(|| unauthenticated(Reason::TokenMissing, "the authorization header must be: Bearer <token>"))?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let table = table.read().map_err(|_| Status::internal("token table unavailable"))?;
+        let table = table.read().map_err(|_| error::internal("token table unavailable"))?;
         table
             .get(&digest)
             .map(|scope| Caller(scope.clone()))
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
+            .ok_or_else(|| unauthenticated(Reason::TokenUnknown, "unknown or revoked token"))
     }
 
     /// A tonic interceptor that authenticates every call and records the caller.
@@ -215,7 +219,10 @@ mod tests {
         assert!(operator.authorize("anyone").is_ok());
         let contoso = tokens.authenticate(&bearer("ct")).unwrap();
         assert!(contoso.authorize("contoso").is_ok());
-        assert!(matches!(contoso.authorize("fabrikam"), Err(Error::PermissionDenied(_))));
+        assert_eq!(
+            contoso.authorize("fabrikam").unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
         assert_eq!(
             tokens.authenticate(&bearer("nope")).unwrap_err().code(),
             tonic::Code::Unauthenticated

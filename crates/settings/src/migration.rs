@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTables),
             Box::new(CreatePinAttempts),
             Box::new(AddOutboxLanes),
+            Box::new(UniqueEmails),
         ]
     }
 }
@@ -222,6 +223,50 @@ impl MigrationTrait for AddOutboxLanes {
         manager
             .get_connection()
             .execute_unprepared("CREATE INDEX outbox_user_bulk ON outbox (tenant_id, user_id) WHERE lane = 1")
+            .await
+            .map(drop)
+    }
+}
+
+/// One user per email within a tenant, whatever its case: `GetUser` finds a
+/// user by email, and licensing refuses a second user with the same one.
+struct UniqueEmails;
+
+impl MigrationName for UniqueEmails {
+    fn name(&self) -> &str {
+        "m0004_unique_emails"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for UniqueEmails {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        // Users licensed before may share an email: say which, rather than
+        // fail on the index with a bare constraint error.
+        let shared = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT tenant_id, lower(email), COUNT(*) FROM users GROUP BY tenant_id, lower(email) HAVING COUNT(*) > 1",
+            ))
+            .await?;
+        if !shared.is_empty() {
+            let examples: Vec<String> = shared
+                .iter()
+                .take(5)
+                .filter_map(|row| {
+                    let tenant_id: String = row.try_get_by_index(0).ok()?;
+                    let email: String = row.try_get_by_index(1).ok()?;
+                    Some(format!("{email} in tenant {tenant_id}"))
+                })
+                .collect();
+            return Err(DbErr::Migration(format!(
+                "{} emails are shared by more than one user of a tenant (e.g. {}); change or remove the duplicates in the settings database's users table, then start again",
+                shared.len(),
+                examples.join(", ")
+            )));
+        }
+        db.execute_unprepared("CREATE UNIQUE INDEX users_tenant_email ON users (tenant_id, lower(email))")
             .await
             .map(drop)
     }

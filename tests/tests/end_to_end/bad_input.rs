@@ -163,6 +163,7 @@ async fn unknown_users_and_foreign_numbers() {
         .get_user(settings::GetUserRequest {
             tenant_id: "t".into(),
             user_id: "nobody".into(),
+            ..Default::default()
         })
         .await;
     assert_status(unknown, Code::NotFound, "nobody");

@@ -105,6 +105,7 @@ async fn each_entry_has_its_own_result_and_one_bad_entry_fails_only_itself() {
             .get_user(settings::GetUserRequest {
                 tenant_id: "t".into(),
                 user_id: user_id.into(),
+                ..Default::default()
             })
             .await
             .unwrap_err();

@@ -65,6 +65,7 @@ async fn welcome_carries_conference_id_numbers_and_pin() {
         .get_user(settings::GetUserRequest {
             tenant_id: "t".into(),
             user_id: "marie".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -26,6 +26,7 @@ async fn users_and_deliveries_page_without_gaps_or_repeats() {
                 tenant_id: "t".into(),
                 page_size: 3,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -11,6 +11,7 @@ fn get_user(tenant_id: &str, user_id: &str) -> settings::GetUserRequest {
     settings::GetUserRequest {
         tenant_id: tenant_id.into(),
         user_id: user_id.into(),
+        ..Default::default()
     }
 }
 

@@ -115,6 +115,7 @@ async fn settings_killed_mid_burst_emails_exactly_the_committed_changes() {
             .get_user(settings::GetUserRequest {
                 tenant_id: "t".into(),
                 user_id: user_id.clone(),
+                ..Default::default()
             })
             .await;
         match (outcome, stored) {

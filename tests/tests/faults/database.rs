@@ -156,6 +156,7 @@ async fn a_database_outage_is_unavailable_then_recovers_without_a_restart() {
                 .get_user(settings::GetUserRequest {
                     tenant_id: "t".into(),
                     user_id: call.user_id.clone(),
+                    ..Default::default()
                 })
                 .await
                 .is_ok();

@@ -40,6 +40,7 @@ async fn metrics_count_emails_calls_and_the_backlog() {
         .get_user(settings::GetUserRequest {
             tenant_id: "t".into(),
             user_id: String::new(),
+            ..Default::default()
         })
         .await;
     assert!(refused.is_err());

@@ -11,7 +11,7 @@ use dialin_proto::notifier::v1::{DeliveryStatus, EmailKind};
 
 use super::{Answer, Event};
 use crate::{
-    error::{Error, Result},
+    error::{Error, Reason, Result},
     gate::{self, Verdict},
     policy::Versions,
     supersede::{self, History},
@@ -65,10 +65,15 @@ pub(super) fn decide<'e>(
         }
         let now_policy = policies.current(&event.tenant_id);
         if event.policy_version > now_policy.version {
-            plan.answers.push(Err(Error::FailedPrecondition(format!(
-                "the notifier holds tenant {} policy version {}, older than the event's {}; push the newer policy with PutTenantPolicy, then retry",
-                event.tenant_id, now_policy.version, event.policy_version
-            ))));
+            plan.answers.push(Err(Error::precondition(
+                Reason::PolicyBehind,
+                format!(
+                    "the notifier holds tenant {} policy version {}, older than the event's {}; push the newer policy with PutTenantPolicy, then retry",
+                    event.tenant_id, now_policy.version, event.policy_version
+                ),
+            )
+            .about("tenant_id", &event.tenant_id)
+            .about("policy_version", now_policy.version.to_string())));
             continue;
         }
         let when_changed = policies.as_of(&event.tenant_id, event.policy_version);

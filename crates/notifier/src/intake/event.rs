@@ -98,17 +98,18 @@ pub(super) fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
         Ok(kind) if kind != EmailKind::Unspecified => kind,
         _ => {
             return Err(Error::invalid(
+                "kind",
                 "kind is required: WELCOME, PIN_RESET, SETTINGS_CHANGED, DISABLED or CONFERENCE_INFO",
             ));
         }
     };
     let trigger = match Trigger::try_from(request.trigger) {
         Ok(trigger) if trigger != Trigger::Unspecified => trigger,
-        _ => return Err(Error::invalid("trigger is required: AUTOMATIC or MANUAL")),
+        _ => return Err(Error::invalid("trigger", "trigger is required: AUTOMATIC or MANUAL")),
     };
     let recipient = request
         .recipient
-        .ok_or_else(|| Error::invalid("recipient is required"))?;
+        .ok_or_else(|| Error::invalid("recipient", "recipient is required"))?;
     check(validate::id("recipient.user_id", &recipient.user_id))?;
     check(validate::email("recipient.email", &recipient.email))?;
     check(validate::display_name(
@@ -122,35 +123,40 @@ pub(super) fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
     let carries_pin = !conference.pin.is_empty();
     if carries_pin && trigger == Trigger::Manual {
         return Err(Error::invalid(
+            "conference.pin",
             "a MANUAL email never carries a PIN; remove conference.pin",
         ));
     }
     match kind {
         EmailKind::Welcome | EmailKind::PinReset => {
             if trigger == Trigger::Manual {
-                return Err(Error::invalid(format!(
-                    "{} is sent only AUTOMATIC; an admin's manual send is CONFERENCE_INFO",
-                    kind.as_str_name()
-                )));
+                return Err(Error::invalid(
+                    "trigger",
+                    format!(
+                        "{} is sent only AUTOMATIC; an admin's manual send is CONFERENCE_INFO",
+                        kind.as_str_name()
+                    ),
+                ));
             }
             if conference.pin.len() < 4
                 || conference.pin.len() > 12
                 || !conference.pin.bytes().all(|b| b.is_ascii_digit())
             {
-                return Err(Error::invalid(format!(
-                    "{} needs conference.pin: 4 to 12 digits",
-                    kind.as_str_name()
-                )));
+                return Err(Error::invalid(
+                    "conference.pin",
+                    format!("{} needs conference.pin: 4 to 12 digits", kind.as_str_name()),
+                ));
             }
         }
         EmailKind::SettingsChanged | EmailKind::Disabled | EmailKind::ConferenceInfo if carries_pin => {
-            return Err(Error::invalid(format!(
-                "{} emails never carry a PIN; remove conference.pin",
-                kind.as_str_name()
-            )));
+            return Err(Error::invalid(
+                "conference.pin",
+                format!("{} emails never carry a PIN; remove conference.pin", kind.as_str_name()),
+            ));
         }
         EmailKind::ConferenceInfo if trigger != Trigger::Manual => {
             return Err(Error::invalid(
+                "trigger",
                 "CONFERENCE_INFO is an admin's manual send: use trigger MANUAL",
             ));
         }
@@ -159,10 +165,13 @@ pub(super) fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
     if kind != EmailKind::Disabled {
         let id = &conference.conference_id;
         if id.len() != 7 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::invalid(format!(
-                "{} needs conference.conference_id: exactly 7 digits",
-                kind.as_str_name()
-            )));
+            return Err(Error::invalid(
+                "conference.conference_id",
+                format!(
+                    "{} needs conference.conference_id: exactly 7 digits",
+                    kind.as_str_name()
+                ),
+            ));
         }
         check(validate::e164("conference.toll_number", &conference.toll_number))?;
         if !conference.toll_free_number.is_empty() {
@@ -177,7 +186,7 @@ pub(super) fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
         event_id: request.event_id,
         tenant_id: request.tenant_id,
         policy_version: i64::try_from(request.policy_version)
-            .map_err(|_| Error::invalid("policy_version is out of range"))?,
+            .map_err(|_| Error::invalid("policy_version", "policy_version is out of range"))?,
         kind,
         trigger,
         recipient,
@@ -190,7 +199,12 @@ pub(super) fn validate_event(request: pb::NotifyRequest) -> Result<Event> {
         priority: match Priority::try_from(request.priority) {
             Ok(Priority::Interactive) => Priority::Interactive,
             Ok(Priority::Bulk | Priority::Unspecified) => Priority::Bulk,
-            Err(_) => return Err(Error::invalid("priority must be INTERACTIVE or BULK (or unset: BULK)")),
+            Err(_) => {
+                return Err(Error::invalid(
+                    "priority",
+                    "priority must be INTERACTIVE or BULK (or unset: BULK)",
+                ));
+            }
         },
     })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dialin_domain::time::now_millis;
 use dialin_store::{Store, sql::SKIP_LOCKED};
-use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable};
+use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, IdenStatic, Iterable};
 
 use super::IDLE_POLL;
 use crate::{
@@ -57,27 +57,49 @@ impl Claimer {
         }
         let now = now_millis();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let mut claimed = self.claim_lane(LANE_INTERACTIVE, limit, now, lease_until).await?;
-        if claimed.len() < limit {
-            claimed.extend(
-                self.claim_lane(LANE_BULK, limit - claimed.len(), now, lease_until)
-                    .await?,
-            );
+        let from_turn = self.from_turn;
+        // One transaction for both lanes: on SQLite one turn at the write
+        // lock, on PostgreSQL one commit.
+        let mut claimed = self
+            .db
+            .write(async |txn| {
+                let mut claimed = self
+                    .claim_lane(txn, LANE_INTERACTIVE, from_turn, limit, now, lease_until)
+                    .await?;
+                if claimed.len() < limit {
+                    let bulk = self
+                        .claim_lane(txn, LANE_BULK, from_turn, limit - claimed.len(), now, lease_until)
+                        .await?;
+                    claimed.extend(bulk);
+                }
+                Ok::<_, DbErr>(claimed)
+            })
+            .await?;
+        for lane in [LANE_INTERACTIVE, LANE_BULK] {
+            if let Some(lowest) = claimed
+                .iter()
+                .filter(|delivery| delivery.lane == lane)
+                .map(|delivery| delivery.turn)
+                .min()
+            {
+                self.from_turn[lane_index(lane)] = lowest;
+            }
         }
         claimed.sort_by_key(|delivery| delivery.created_at);
         Ok(claimed)
     }
 
-    /// Leases up to `limit` due deliveries of `lane` in turn order, and moves
-    /// the lane's clock to the last turn taken.
+    /// Leases up to `limit` due deliveries of `lane` in turn order from
+    /// `from_turn`, and moves the lane's clock to the last turn taken.
     async fn claim_lane(
-        &mut self,
+        &self,
+        txn: &DatabaseTransaction,
         lane: i32,
+        from_turn: [i64; 2],
         limit: usize,
         now: i64,
         lease_until: i64,
     ) -> Result<Vec<delivery::Model>, DbErr> {
-        let index = usize::try_from(lane).unwrap_or(1).min(1);
         let limit = i64::try_from(limit).unwrap_or(8);
         // Columns by name: sqlx's SQLite driver misreads `RETURNING *` once a
         // migration has added a column (it indexes past the row).
@@ -96,28 +118,21 @@ impl Claimer {
                 lease_until.into(),
                 now.into(),
                 limit.into(),
-                self.from_turn[index].into(),
+                from_turn[lane_index(lane)].into(),
                 lane.into(),
             ],
         );
-        let db = self.db.clone();
-        // One transaction, to queue for SQLite's write lock with the other
-        // writers instead of polling for it.
-        let claimed = self
-            .db
-            .write(async |txn| {
-                let claimed = delivery::Entity::find().from_raw_sql(statement).all(txn).await?;
-                if let Some(last) = claimed.iter().map(|delivery| delivery.turn).max() {
-                    schedule::advance_clock(&db, txn, lane, last).await?;
-                }
-                Ok::<_, DbErr>(claimed)
-            })
-            .await?;
-        if let Some(lowest) = claimed.iter().map(|delivery| delivery.turn).min() {
-            self.from_turn[index] = lowest;
+        let claimed = delivery::Entity::find().from_raw_sql(statement).all(txn).await?;
+        if let Some(last) = claimed.iter().map(|delivery| delivery.turn).max() {
+            schedule::advance_clock(&self.db, txn, lane, last).await?;
         }
         Ok(claimed)
     }
+}
+
+/// Where a lane's state sits in per-lane arrays.
+fn lane_index(lane: i32) -> usize {
+    usize::try_from(lane).unwrap_or(1).min(1)
 }
 
 #[cfg(test)]

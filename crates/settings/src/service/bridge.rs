@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     entity::service_number,
-    error::{Error, Result, check},
+    error::{Error, Reason, Result, check},
 };
 
 pub(super) async fn add_number(api: &SettingsApi, request: pb::AddServiceNumberRequest) -> Result<pb::ServiceNumber> {
@@ -35,10 +35,15 @@ pub(super) async fn add_number(api: &SettingsApi, request: pb::AddServiceNumberR
                 if existing.number_type == number_type.as_str_name() && existing.country == country {
                     return Ok((existing, false));
                 }
-                return Err(Error::AlreadyExists(format!(
-                    "{} is already on the bridge as {} {}; service numbers cannot be changed",
-                    existing.number, existing.number_type, existing.country
-                )));
+                return Err(Error::already_exists(
+                    Reason::NumberTaken,
+                    format!(
+                        "{} is already on the bridge as {} {}; service numbers cannot be changed",
+                        existing.number, existing.number_type, existing.country
+                    ),
+                )
+                .about("tenant_id", &existing.tenant_id)
+                .about("number", &existing.number));
             }
             let added = service_number::ActiveModel {
                 tenant_id: Set(request.tenant_id.clone()),
@@ -107,10 +112,15 @@ impl Bridge {
         if self.of_type(number_type).any(|n| n.number == number) {
             return Ok(());
         }
-        Err(Error::FailedPrecondition(format!(
-            "{field} {number} is not a {} service number of this tenant's bridge; add it with AddServiceNumber or pick one from ListServiceNumbers",
-            number_type.as_str_name()
-        )))
+        Err(Error::precondition(
+            Reason::NumberNotOnBridge,
+            format!(
+                "{field} {number} is not a {} service number of this tenant's bridge; add it with AddServiceNumber or pick one from ListServiceNumbers",
+                number_type.as_str_name()
+            ),
+        )
+        .about("field", field)
+        .about("number", number))
     }
 
     /// The toll number a user gets: `requested` if given (and on the bridge),
@@ -127,8 +137,9 @@ impl Bridge {
             .or_else(|| self.of_type(NumberType::Toll).next())
             .map(|n| n.number.clone())
             .ok_or_else(|| {
-                Error::FailedPrecondition(
-                    "the tenant's bridge has no toll service number, so users cannot be put on it; add one with AddServiceNumber first".into(),
+                Error::precondition(
+                    Reason::NoTollNumber,
+                    "the tenant's bridge has no toll service number, so users cannot be put on it; add one with AddServiceNumber first",
                 )
             })
     }

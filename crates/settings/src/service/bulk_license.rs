@@ -25,7 +25,7 @@ use super::{
     group_commit::GroupWork,
     license::NewLicense,
     tenant,
-    users::{allocate_conference_ids, conflict, users_for_update},
+    users::{EmailHolders, allocate_conference_ids, conflict, no_free_conference_id, users_for_update},
 };
 use crate::{
     entity::user,
@@ -42,10 +42,13 @@ pub(super) async fn assign_many(
 ) -> Result<pb::AssignLicensesResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     if request.users.is_empty() || request.users.len() > MAX_USERS_PER_CALL {
-        return Err(Error::invalid(format!(
-            "users holds {} entries; send 1 to {MAX_USERS_PER_CALL} per call",
-            request.users.len()
-        )));
+        return Err(Error::invalid(
+            "users",
+            format!(
+                "users holds {} entries; send 1 to {MAX_USERS_PER_CALL} per call",
+                request.users.len()
+            ),
+        ));
     }
     let mut seen = HashSet::new();
     let outcomes: Vec<Result<NewLicense>> = request
@@ -54,10 +57,13 @@ pub(super) async fn assign_many(
         .enumerate()
         .map(|(index, entry)| {
             if !seen.insert(entry.user_id.clone()) {
-                return Err(Error::invalid(format!(
-                    "users[{index}]: user {} appears more than once in this call",
-                    entry.user_id
-                )));
+                return Err(Error::invalid(
+                    format!("users[{index}].user_id"),
+                    format!(
+                        "users[{index}]: user {} appears more than once in this call",
+                        entry.user_id
+                    ),
+                ));
             }
             NewLicense::validate(entry).map_err(|error| at_entry(index, error))
         })
@@ -163,7 +169,7 @@ impl GroupWork for Licenser {
         }
         Ok(answers
             .into_iter()
-            .map(|answer| answer.unwrap_or_else(|| Err(Status::internal("a license went unanswered"))))
+            .map(|answer| answer.unwrap_or_else(|| Err(crate::error::internal("a license went unanswered"))))
             .collect())
     }
 }
@@ -188,15 +194,17 @@ impl Licenser {
                 let settings = tenant::load_for_update(txn, tenant_id).await?;
                 let bridge = Bridge::load(txn, tenant_id).await?;
                 let existing = users_for_update(txn, tenant_id, &ids).await?;
+                let mut emails =
+                    EmailHolders::read(txn, tenant_id, licenses.iter().map(|license| license.email.as_str())).await?;
                 let mut conference_ids = allocate_conference_ids(txn, tenant_id, ids.len()).await?.into_iter();
 
                 let mut results = Vec::with_capacity(licenses.len());
                 let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
                 for license in licenses {
                     let existing = existing.get(&license.user_id);
-                    let licensed = conference_ids
-                        .next()
-                        .ok_or_else(|| Error::Aborted("could not find enough free conference IDs; retry".into()))
+                    let licensed = emails
+                        .claim(tenant_id, &license.user_id, &license.email)
+                        .and_then(|()| conference_ids.next().ok_or_else(no_free_conference_id))
                         .and_then(|conference_id| {
                             license.into_user(&self.pin_key, &settings, &bridge, existing, conference_id)
                         })
@@ -254,11 +262,7 @@ impl Licenser {
 
 /// Says which entry an error is about.
 fn at_entry(index: usize, error: Error) -> Error {
-    match error {
-        Error::InvalidArgument(message) => Error::InvalidArgument(format!("users[{index}]: {message}")),
-        Error::FailedPrecondition(message) => Error::FailedPrecondition(format!("users[{index}]: {message}")),
-        other => other,
-    }
+    error.in_entry("users", index)
 }
 
 fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseResult {
@@ -269,6 +273,7 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
             error: None,
         },
         Err(error) => {
+            let reason = error.reason();
             let status = tonic::Status::from(error);
             pb::AssignLicenseResult {
                 user: None,
@@ -276,6 +281,7 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
                 error: Some(pb::EntryError {
                     code: i32::from(status.code()),
                     message: status.message().to_owned(),
+                    reason: reason.into(),
                 }),
             }
         }
@@ -284,12 +290,19 @@ fn to_result(outcome: Result<(user::Model, SecretString)>) -> pb::AssignLicenseR
 
 #[cfg(test)]
 mod tests {
+    use tonic_types::StatusExt;
+
     use super::*;
 
     #[test]
     fn entry_errors_keep_their_code() {
-        let status = tonic::Status::from(at_entry(3, Error::invalid("email is not an address")));
+        let status = tonic::Status::from(at_entry(3, Error::invalid("email", "email is not an address")));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(status.message(), "users[3]: email is not an address");
+        let details = status.get_error_details();
+        assert_eq!(
+            details.bad_request().unwrap().field_violations[0].field,
+            "users[3].email"
+        );
     }
 }

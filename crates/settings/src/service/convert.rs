@@ -91,9 +91,10 @@ where
 {
     match E::try_from(value) {
         Ok(parsed) if parsed != E::default() => Ok(parsed),
-        _ => Err(Error::invalid(format!(
-            "{field} is required (got {value}); see the service's enum values"
-        ))),
+        _ => Err(Error::invalid(
+            field.split(' ').next().unwrap_or(field),
+            format!("{field} is required (got {value}); see the service's enum values"),
+        )),
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::{
 };
 use tonic::Status;
 
-use crate::error::Result;
+use crate::error::{self, Error, Reason, Result};
 
 /// Most calls in one group.
 const MAX_GROUP: usize = 256;
@@ -99,10 +99,15 @@ impl<W: GroupWork> Groups<W> {
                 answer,
             })
             .await
-            .map_err(|_| Status::unavailable("the service is shutting down; retry on another replica"))?;
+            .map_err(|_| {
+                Status::from(Error::unavailable(
+                    Reason::ShuttingDown,
+                    "the service is shutting down; retry on another replica",
+                ))
+            })?;
         answered
             .await
-            .map_err(|_| Status::internal("the call failed inside the service; its log has the details"))?
+            .map_err(|_| error::internal("the call failed inside the service; its log has the details"))?
     }
 }
 
@@ -127,9 +132,10 @@ async fn serve<W: GroupWork>(work: Arc<W>, mut waiting: mpsc::Receiver<Queued<W>
             .into_iter()
             .partition(|call| !dialin_store::waited_too_long(call.queued_at));
         for call in expired {
-            drop(call.answer.send(Err(Status::unavailable(
+            drop(call.answer.send(Err(Status::from(Error::unavailable(
+                Reason::DatabaseUnavailable,
                 "the database is busy or unreachable: this call waited too long for its turn and was not made; retry",
-            ))));
+            )))));
         }
         let mut users = HashSet::new();
         let (group, later): (Vec<Queued<W>>, Vec<Queued<W>>) = group.into_iter().partition(|call| {

@@ -6,18 +6,21 @@ use dialin_proto::{
     notifier::v1::EmailKind,
     settings::v1::{self as pb, Provider},
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{self, LikeExpr},
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{required_enum, user_to_pb},
-    users::{Edit, allocate_conference_id, change_user, not_found},
+    users::{Edit, allocate_conference_id, change_user, find_by_email, lowered_email, not_found},
 };
 use crate::{
     entity::{tenant_settings, user},
-    error::{Error, Result, check},
+    error::{Error, Reason, Result, check},
     pin::{self, PinKey},
 };
 
@@ -27,11 +30,20 @@ const MAX_PROVIDER_NAME_LEN: usize = 128;
 
 pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> Result<pb::ConferencingUser> {
     check(validate::id("tenant_id", &request.tenant_id))?;
-    check(validate::id("user_id", &request.user_id))?;
-    let user = user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
-        .one(api.db.reader())
-        .await?
-        .ok_or_else(|| not_found(&request.tenant_id, &request.user_id))?;
+    let user = match (request.user_id.is_empty(), request.email.is_empty()) {
+        (false, true) => {
+            check(validate::id("user_id", &request.user_id))?;
+            user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
+                .one(api.db.reader())
+                .await?
+                .ok_or_else(|| not_found(&request.tenant_id, &request.user_id))?
+        }
+        (true, false) => find_by_email(api.db.reader(), &request.tenant_id, &request.email).await?,
+        (true, true) => return Err(Error::invalid("user_id", "user_id (or email) is required")),
+        (false, false) => {
+            return Err(Error::invalid("email", "give user_id or email, not both"));
+        }
+    };
     Ok(user_to_pb(user))
 }
 
@@ -45,6 +57,23 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
         .filter(user::Column::TenantId.eq(&request.tenant_id))
         .order_by_asc(user::Column::UserId)
         .limit(u64::from(page_size) + 1);
+    if let Some(licensed) = request.licensed {
+        query = query.filter(user::Column::Licensed.eq(licensed));
+    }
+    if let Some(provider) = request.provider {
+        let provider: Provider = required_enum("provider (HOSTED, THIRD_PARTY or NONE)", provider)?;
+        query = query.filter(user::Column::Provider.eq(provider.as_str_name()));
+    }
+    if let Some(toll_number) = &request.toll_number {
+        check(validate::e164("toll_number", toll_number))?;
+        query = query.filter(user::Column::TollNumber.eq(toll_number));
+    }
+    if let Some(prefix) = &request.email_prefix {
+        query = query.filter(sea_query::ExprTrait::like(
+            lowered_email(),
+            email_prefix_pattern(prefix)?,
+        ));
+    }
     // The page token is the last user id of the previous page.
     if !request.page_token.is_empty() {
         check(validate::id("page_token", &request.page_token))?;
@@ -61,6 +90,26 @@ pub(super) async fn list_users(api: &SettingsApi, request: pb::ListUsersRequest)
         users: users.into_iter().map(user_to_pb).collect(),
         next_page_token,
     })
+}
+
+/// The `LIKE` pattern of the emails that start with `prefix`, in any case
+/// (`%`, `_` and a backslash in it match only themselves).
+fn email_prefix_pattern(prefix: &str) -> Result<LikeExpr> {
+    if prefix.is_empty() || prefix.len() > 254 || prefix.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "email_prefix",
+            "email_prefix must be 1 to 254 characters, without control characters",
+        ));
+    }
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.to_ascii_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Ok(LikeExpr::new(pattern).escape('\\'))
 }
 
 /// One user's license request, every field checked.
@@ -111,10 +160,15 @@ impl NewLicense {
         conference_id: String,
     ) -> Result<(user::Model, SecretString)> {
         if existing.is_some_and(|user| user.licensed) {
-            return Err(Error::FailedPrecondition(format!(
-                "user {} already holds a license; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
-                self.user_id
-            )));
+            return Err(Error::precondition(
+                Reason::UserAlreadyLicensed,
+                format!(
+                    "user {} already holds a license; use ResetPin, SetDefaultNumbers or SetProvider to change their settings",
+                    self.user_id
+                ),
+            )
+            .about("tenant_id", &settings.tenant_id)
+            .about("user_id", &self.user_id));
         }
         let mut user = user::Model {
             tenant_id: settings.tenant_id.clone(),
@@ -171,9 +225,10 @@ pub(super) async fn set_provider(
             &request.provider_name,
         ))?;
         if request.provider_name.chars().count() > MAX_PROVIDER_NAME_LEN {
-            return Err(Error::invalid(format!(
-                "provider_name is longer than {MAX_PROVIDER_NAME_LEN} characters"
-            )));
+            return Err(Error::invalid(
+                "provider_name",
+                format!("provider_name is longer than {MAX_PROVIDER_NAME_LEN} characters"),
+            ));
         }
         request.provider_name
     } else {
@@ -269,10 +324,15 @@ fn require_licensed(user: &user::Model) -> Result<()> {
     if user.licensed {
         return Ok(());
     }
-    Err(Error::FailedPrecondition(format!(
-        "user {} holds no license; assign one with AssignLicense first",
-        user.user_id
-    )))
+    Err(Error::precondition(
+        Reason::UserNotLicensed,
+        format!(
+            "user {} holds no license; assign one with AssignLicense first",
+            user.user_id
+        ),
+    )
+    .about("tenant_id", &user.tenant_id)
+    .about("user_id", &user.user_id))
 }
 
 /// Refuses a change that only makes sense on the hosted bridge.
@@ -281,8 +341,13 @@ pub(super) fn require_hosted(user: &user::Model) -> Result<()> {
     if is_hosted(user) {
         return Ok(());
     }
-    Err(Error::FailedPrecondition(format!(
-        "user {} is not on the hosted bridge (provider {}); move them with SetProvider first",
-        user.user_id, user.provider
-    )))
+    Err(Error::precondition(
+        Reason::UserNotOnHostedBridge,
+        format!(
+            "user {} is not on the hosted bridge (provider {}); move them with SetProvider first",
+            user.user_id, user.provider
+        ),
+    )
+    .about("tenant_id", &user.tenant_id)
+    .about("user_id", &user.user_id))
 }

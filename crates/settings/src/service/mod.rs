@@ -7,6 +7,7 @@ mod bridge;
 mod bulk_license;
 mod changes;
 mod convert;
+mod deliveries;
 mod group_commit;
 mod license;
 mod pin_resets;
@@ -15,7 +16,7 @@ mod users;
 mod verify;
 
 use dialin_proto::{
-    notifier::v1::notifier_service_client::NotifierServiceClient,
+    notifier::v1::{self as notifier, notifier_service_client::NotifierServiceClient},
     settings::v1::{self as pb, settings_service_server::SettingsService},
 };
 use dialin_store::Store;
@@ -100,15 +101,21 @@ for_tenant!(
     SendConferenceInfoEmailRequest,
     ReplaceDefaultNumberRequest,
     VerifyPinRequest,
+    ListDeliveriesRequest,
+    GetDeliveryRequest,
+    RetryDeliveryRequest,
+    PreviewEmailRequest,
 );
 
 /// Checks the caller may act for the request's tenant, before anything is
 /// read, so that nothing about another tenant can leak.
 async fn authorized<R: ForTenant>(request: &Request<R>) -> Result<(), Status> {
-    let caller = request
-        .extensions()
-        .get::<Caller>()
-        .ok_or_else(|| Status::unauthenticated("no caller identity on this call"))?;
+    let caller = request.extensions().get::<Caller>().ok_or_else(|| {
+        Status::from(crate::error::Error::unauthenticated(
+            crate::error::Reason::TokenMissing,
+            "no caller identity on this call",
+        ))
+    })?;
     caller.authorize(request.get_ref().tenant_id()).map_err(Status::from)
 }
 
@@ -241,5 +248,33 @@ impl SettingsService for SettingsApi {
         request: Request<pb::VerifyPinRequest>,
     ) -> Result<Response<pb::VerifyPinResponse>, Status> {
         rpc!(verify::verify_pin, self, request)
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        rpc!(deliveries::list, self, request)
+    }
+
+    async fn get_delivery(
+        &self,
+        request: Request<pb::GetDeliveryRequest>,
+    ) -> Result<Response<notifier::Delivery>, Status> {
+        rpc!(deliveries::get, self, request)
+    }
+
+    async fn retry_delivery(
+        &self,
+        request: Request<pb::RetryDeliveryRequest>,
+    ) -> Result<Response<notifier::Delivery>, Status> {
+        rpc!(deliveries::retry, self, request)
+    }
+
+    async fn preview_email(
+        &self,
+        request: Request<pb::PreviewEmailRequest>,
+    ) -> Result<Response<notifier::PreviewEmailResponse>, Status> {
+        rpc!(deliveries::preview, self, request)
     }
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     entity::tenant_settings,
-    error::{Error, Result, check},
+    error::{Error, Reason, Result, check},
     pin, settings_cache,
 };
 
@@ -90,11 +90,14 @@ fn validate_update(request: &pb::UpdateTenantSettingsRequest) -> Result<()> {
     if let Some(length) = request.pin_length
         && !pin::LENGTHS.contains(&length)
     {
-        return Err(Error::invalid(format!(
-            "pin_length {length} is out of range; it must be {} to {}",
-            pin::LENGTHS.start(),
-            pin::LENGTHS.end()
-        )));
+        return Err(Error::invalid(
+            "pin_length",
+            format!(
+                "pin_length {length} is out of range; it must be {} to {}",
+                pin::LENGTHS.start(),
+                pin::LENGTHS.end()
+            ),
+        ));
     }
     if let Some(address) = request.send_email_from_address.as_deref().filter(|a| !a.is_empty()) {
         check(validate::email("send_email_from_address", address))?;
@@ -128,10 +131,15 @@ async fn change(
             if let Some(expected) = expected_version
                 && expected != current.version.unsigned_abs()
             {
-                return Err(Error::Aborted(format!(
-                    "tenant settings are at version {}, not the expected {expected}; read them again and retry",
-                    current.version
-                )));
+                return Err(Error::aborted(
+                    Reason::VersionMismatch,
+                    format!(
+                        "tenant settings are at version {}, not the expected {expected}; read them again and retry",
+                        current.version
+                    ),
+                )
+                .about("tenant_id", tenant_id)
+                .about("version", current.version.to_string()));
             }
             let mut updated = current.clone();
             edit(&mut updated);
@@ -139,6 +147,7 @@ async fn change(
                 && (updated.send_email_from_address.is_empty() || updated.send_email_from_display_name.is_empty())
             {
                 return Err(Error::invalid(
+                    "send_email_from_override",
                     "send_email_from_override needs both send_email_from_address and send_email_from_display_name; set them in the same or an earlier call",
                 ));
             }
@@ -184,18 +193,25 @@ async fn confirm_switch_off(api: &SettingsApi, settings: &tenant_settings::Model
     let mut notifier = api.notifier.clone();
     match notifier.put_tenant_policy(policy_of(settings)).await {
         Ok(_) => Ok(()),
-        Err(status) => Err(Error::Unavailable(format!(
-            "the switch-off is saved (settings version {}), but the notifier did not confirm it ({}): emails already queued may still leave until it does; repeat the call to confirm",
-            settings.version,
-            status.message()
-        ))),
+        Err(status) => Err(Error::unavailable(
+            Reason::NotifierUnavailable,
+            format!(
+                "the switch-off is saved (settings version {}), but the notifier did not confirm it ({}): emails already queued may still leave until it does; repeat the call to confirm",
+                settings.version,
+                status.message()
+            ),
+        )
+        .about("tenant_id", &settings.tenant_id)),
     }
 }
 
 /// Two first changes of one tenant raced; the loser is told to retry.
 fn concurrent_first_change(error: sea_orm::DbErr) -> Error {
     if dialin_store::is_unique_violation(&error) {
-        Error::Aborted("the tenant settings changed concurrently; read them again and retry".into())
+        Error::aborted(
+            Reason::ConcurrentChange,
+            "the tenant settings changed concurrently; read them again and retry",
+        )
     } else {
         Error::Database(error)
     }

@@ -1,23 +1,25 @@
-//! The users repository: reading users (one, or many with one statement
-//! whatever the tenant's size), locking them for a change, writing a changed
-//! user with its email, and drawing conference IDs free in the tenant.
+//! The users repository: reading users (one, by id or email, or many with one
+//! statement whatever the tenant's size), locking them for a change, writing
+//! a changed user with its email, who holds which email, and drawing
+//! conference IDs free in the tenant.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use dialin_domain::validate;
 use dialin_proto::notifier::v1::{EmailKind, Priority, Trigger};
 use dialin_store::sql::values_rows;
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, IdenStatic, IntoActiveModel,
-    Iterable, QuerySelect, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, IdenStatic,
+    IntoActiveModel, Iterable, QueryFilter, QuerySelect, Statement,
+    sea_query::{Expr, ExprTrait, Func},
 };
 use secrecy::SecretString;
 
 use super::{SettingsApi, convert::EmailEvent, tenant};
 use crate::{
     entity::{tenant_settings, user},
-    error::{Error, Result, check},
+    error::{Error, Reason, Result, check},
     outbox::Outbox,
 };
 
@@ -66,9 +68,86 @@ pub(super) async fn change_user(
 }
 
 pub(super) fn not_found(tenant_id: &str, user_id: &str) -> Error {
-    Error::NotFound(format!(
-        "no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"
-    ))
+    Error::not_found(
+        Reason::UserNotFound,
+        format!("no user {user_id} in tenant {tenant_id}; license them with AssignLicense first"),
+    )
+    .about("tenant_id", tenant_id)
+    .about("user_id", user_id)
+}
+
+/// The tenant's user with `email`, in any case.
+pub(super) async fn find_by_email(conn: &impl ConnectionTrait, tenant_id: &str, email: &str) -> Result<user::Model> {
+    check(validate::email("email", email))?;
+    user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .filter(lowered_email().eq(email.to_ascii_lowercase()))
+        .one(conn)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(
+                Reason::UserNotFound,
+                format!("no user with email {email} in tenant {tenant_id}"),
+            )
+            .about("tenant_id", tenant_id)
+        })
+}
+
+/// `lower(email)`: what the unique index on a tenant's emails holds (emails
+/// are ASCII, so SQL's `lower` and Rust's `to_ascii_lowercase` agree).
+pub(super) fn lowered_email() -> Expr {
+    Func::lower(Expr::col(user::Column::Email)).into()
+}
+
+/// Who holds each email of a tenant, as licensing checks it: one user per
+/// email within a tenant, whatever its case.
+pub(super) struct EmailHolders(HashMap<String, String>);
+
+impl EmailHolders {
+    /// The tenant's users holding any of `emails`.
+    pub(super) async fn read<'a>(
+        conn: &impl ConnectionTrait,
+        tenant_id: &str,
+        emails: impl Iterator<Item = &'a str>,
+    ) -> Result<Self> {
+        let lowered: HashSet<String> = emails.map(str::to_ascii_lowercase).collect();
+        let holders: Vec<(String, String)> = user::Entity::find()
+            .select_only()
+            .column(user::Column::UserId)
+            .column(user::Column::Email)
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(lowered_email().is_in(lowered))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        Ok(Self(
+            holders
+                .into_iter()
+                .map(|(user_id, email)| (email.to_ascii_lowercase(), user_id))
+                .collect(),
+        ))
+    }
+
+    /// Gives `email` to `user_id` of `tenant_id`, unless another user holds it
+    /// (ALREADY_EXISTS).
+    pub(super) fn claim(&mut self, tenant_id: &str, user_id: &str, email: &str) -> Result<()> {
+        match self.0.entry(email.to_ascii_lowercase()) {
+            Entry::Occupied(holder) if holder.get() != user_id => Err(Error::already_exists(
+                Reason::EmailTaken,
+                format!(
+                    "user {} of tenant {tenant_id} already has the email {email}; each user needs an email of their own",
+                    holder.get()
+                ),
+            )
+            .about("tenant_id", tenant_id)
+            .about("held_by", holder.get())),
+            Entry::Occupied(_) => Ok(()),
+            Entry::Vacant(free) => {
+                free.insert(user_id.to_owned());
+                Ok(())
+            }
+        }
+    }
 }
 
 async fn find_for_update(conn: &impl ConnectionTrait, tenant_id: &str, user_id: &str) -> Result<Option<user::Model>> {
@@ -126,7 +205,10 @@ pub(super) async fn write(
 /// A unique index refused the write: a concurrent change won.
 pub(super) fn conflict(error: sea_orm::DbErr) -> Error {
     if dialin_store::is_unique_violation(&error) {
-        Error::Aborted("a concurrent change to this tenant's users won; retry".into())
+        Error::aborted(
+            Reason::ConcurrentChange,
+            "a concurrent change to this tenant's users won; retry",
+        )
     } else {
         Error::Database(error)
     }
@@ -228,7 +310,13 @@ pub(super) async fn allocate_conference_id(
     draw_conference_ids(conn, tenant_id, 1, previous)
         .await?
         .pop()
-        .ok_or_else(|| Error::Aborted("could not find a free conference ID; retry".into()))
+        .ok_or_else(no_free_conference_id)
+}
+
+/// No free conference ID was drawn (the tenant's are nearly all taken, or
+/// concurrent draws took them): worth a retry.
+pub(super) fn no_free_conference_id() -> Error {
+    Error::aborted(Reason::ConcurrentChange, "could not find a free conference ID; retry")
 }
 
 /// `count` random seven-digit IDs, distinct and unused in the tenant, for a
@@ -289,4 +377,24 @@ async fn lock_conference_ids(conn: &impl ConnectionTrait, tenant_id: &str) -> Re
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_email_belongs_to_one_user_of_a_tenant_whatever_its_case() {
+        let mut holders = EmailHolders(HashMap::from([("ann@contoso.com".to_owned(), "ann".to_owned())]));
+        // Ann keeps hers, whatever the case she gives it in.
+        assert!(holders.claim("t", "ann", "Ann@Contoso.com").is_ok());
+        let taken = holders.claim("t", "bob", "ANN@contoso.com").unwrap_err();
+        assert_eq!(
+            (taken.code(), taken.reason()),
+            (tonic::Code::AlreadyExists, Reason::EmailTaken)
+        );
+        // A free one is claimed by the first entry that asks, then taken for the rest.
+        assert!(holders.claim("t", "bob", "bob@contoso.com").is_ok());
+        assert!(holders.claim("t", "cy", "bob@contoso.com").is_err());
+    }
 }

@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use super::SettingsApi;
 use crate::{
     entity::{pin_attempt, user},
-    error::{Error, Result, check},
+    error::{Error, Reason, Result, check},
 };
 
 const MAX_FAILURES: i32 = 5;
@@ -24,11 +24,14 @@ const LOCKOUT: Duration = Duration::from_secs(15 * 60);
 pub(super) async fn verify_pin(api: &SettingsApi, request: pb::VerifyPinRequest) -> Result<pb::VerifyPinResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
     if request.conference_id.len() != 7 || !request.conference_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid("conference_id must be exactly 7 digits"));
+        return Err(Error::invalid(
+            "conference_id",
+            "conference_id must be exactly 7 digits",
+        ));
     }
     // Never echo the PIN, not even in an error.
     if !(4..=12).contains(&request.pin.len()) || !request.pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid("pin must be 4 to 12 digits"));
+        return Err(Error::invalid("pin", "pin must be 4 to 12 digits"));
     }
     let pin = SecretString::from(request.pin);
     let now = now_millis();
@@ -41,11 +44,18 @@ pub(super) async fn verify_pin(api: &SettingsApi, request: pb::VerifyPinRequest)
                 .one(txn)
                 .await?;
             if let Some(locked) = attempts.as_ref().filter(|attempts| attempts.locked_until > now) {
-                let minutes = (locked.locked_until - now).unsigned_abs().div_ceil(60_000);
-                return Err(Error::ResourceExhausted(format!(
-                    "too many wrong PINs for conference ID {}; try again in {minutes} minute(s)",
-                    request.conference_id
-                )));
+                let wait = Duration::from_millis((locked.locked_until - now).unsigned_abs());
+                let minutes = wait.as_millis().div_ceil(60_000);
+                return Err(Error::exhausted(
+                    Reason::PinTriesExhausted,
+                    format!(
+                        "too many wrong PINs for conference ID {}; try again in {minutes} minute(s)",
+                        request.conference_id
+                    ),
+                    wait,
+                )
+                .about("tenant_id", &request.tenant_id)
+                .about("conference_id", &request.conference_id));
             }
             let stored = user::Entity::find()
                 .filter(user::Column::TenantId.eq(&request.tenant_id))
