@@ -263,10 +263,8 @@ impl TestApp {
     /// A settings client that sends `token` as its bearer token.
     pub fn settings_with_token(&self, token: &str) -> SettingsServiceClient<InterceptedService<Channel, BearerToken>> {
         let settings_addr = self.settings_addr.expect("settings is running");
-        let channel = Channel::from_shared(format!("http://{settings_addr}"))
-            .expect("a valid URL")
-            .connect_lazy();
-        SettingsServiceClient::with_interceptor(channel, BearerToken(format!("Bearer {token}")))
+        let tls = self.certs.as_ref().map(|certs| client_tls(&certs.ca, None));
+        SettingsServiceClient::with_interceptor(channel(settings_addr, tls), BearerToken(format!("Bearer {token}")))
     }
 
     pub async fn clients(&self) -> Clients {

@@ -126,3 +126,137 @@ async fn a_permanent_smtp_refusal_is_failed_with_the_servers_reply() {
     assert!(app.smtp.received().is_empty());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_found_by_email_in_any_case_and_listed_by_filter() {
+    let app = TestApp::start().await;
+    let mut clients = app.clients().await;
+    clients.add_number("t", "+14255550100", NumberType::Toll, "US").await;
+    clients.add_number("t", "+14255550111", NumberType::Toll, "US").await;
+    let s = &mut clients.settings;
+    for (user_id, email, toll) in [
+        ("ann", "Ann.Lee@Contoso.com", "+14255550100"),
+        ("bob", "bob@contoso.com", "+14255550111"),
+        ("cy", "cy_100%@fabrikam.com", "+14255550100"),
+    ] {
+        s.assign_license(settings::AssignLicenseRequest {
+            tenant_id: "t".into(),
+            user_id: user_id.into(),
+            email: email.into(),
+            display_name: user_id.into(),
+            toll_number: Some(toll.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    s.remove_license(settings::RemoveLicenseRequest {
+        tenant_id: "t".into(),
+        user_id: "bob".into(),
+    })
+    .await
+    .unwrap();
+    let ann = s
+        .get_user(settings::GetUserRequest {
+            tenant_id: "t".into(),
+            email: "ann.lee@CONTOSO.COM".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (ann.user_id.as_str(), ann.email.as_str()),
+        ("ann", "Ann.Lee@Contoso.com")
+    );
+    // Another tenant's user with the same email is another user.
+    let elsewhere = s
+        .get_user(settings::GetUserRequest {
+            tenant_id: "other".into(),
+            email: "ann.lee@contoso.com".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), tonic::Code::NotFound);
+    let both = s
+        .get_user(settings::GetUserRequest {
+            tenant_id: "t".into(),
+            user_id: "ann".into(),
+            email: "ann.lee@contoso.com".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(both.code(), tonic::Code::InvalidArgument);
+
+    let listed = |filter: settings::ListUsersRequest| {
+        let mut s = s.clone();
+        async move {
+            let mut ids: Vec<String> = s
+                .list_users(settings::ListUsersRequest {
+                    tenant_id: "t".into(),
+                    ..filter
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .users
+                .into_iter()
+                .map(|user| user.user_id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        listed(settings::ListUsersRequest {
+            licensed: Some(true),
+            ..Default::default()
+        })
+        .await,
+        ["ann", "cy"]
+    );
+    assert_eq!(
+        listed(settings::ListUsersRequest {
+            licensed: Some(false),
+            ..Default::default()
+        })
+        .await,
+        ["bob"]
+    );
+    assert_eq!(
+        listed(settings::ListUsersRequest {
+            provider: Some(settings::Provider::Hosted.into()),
+            toll_number: Some("+14255550100".into()),
+            ..Default::default()
+        })
+        .await,
+        ["ann", "cy"]
+    );
+    assert_eq!(
+        listed(settings::ListUsersRequest {
+            email_prefix: Some("ANN.".into()),
+            ..Default::default()
+        })
+        .await,
+        ["ann"]
+    );
+    // `%` and `_` in a prefix match only themselves.
+    assert_eq!(
+        listed(settings::ListUsersRequest {
+            email_prefix: Some("cy_100%".into()),
+            ..Default::default()
+        })
+        .await,
+        ["cy"]
+    );
+    assert!(
+        listed(settings::ListUsersRequest {
+            email_prefix: Some("c_".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    app.stop().await;
+}

@@ -4,6 +4,7 @@
 mod bad_input;
 mod bulk;
 mod email_rules;
+mod errors;
 mod gate;
 mod languages;
 mod listing;
@@ -13,3 +14,4 @@ mod retries;
 mod scheduling;
 mod security;
 mod startup;
+mod why;
