@@ -33,14 +33,13 @@ pub use self::{
     answer::{RelayRefusal, classify},
     connections::InUse,
 };
-use self::{
-    beat::Sent,
-    connections::Connections,
-    rate::{Throttle, claims_allowed},
-    slots::Slots,
-};
+use self::{beat::Sent, connections::Connections, rate::Throttle, slots::Slots};
 use crate::mail::SendError;
 
+/// Claimed emails per connection: enough that a sender never waits for a claim.
+const CLAIM_PER_CONNECTION: usize = 4;
+/// While a rate is in force, this many seconds of it are claimed ahead.
+const CLAIM_AHEAD: f64 = 0.5;
 
 /// What this replica last read of the shared state, and what follows from it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -121,14 +120,21 @@ impl Relay {
         *locked(&self.paused_reason) = reason;
     }
 
-    /// How many emails this replica may hold claimed now ([`claims_allowed`]).
+    /// How many emails this replica may hold claimed: none while the relay is
+    /// paused or it has no connection; else enough for its connections, and
+    /// while a rate is in force, about half a second's worth of its part of it
+    /// (an interactive email claimed next waits behind no more).
     pub fn claim_limit(&self, capacity: usize) -> usize {
         let seen = self.seen();
         let now = now_millis();
         if seen.paused_until > now {
             return 0;
         }
-        claims_allowed(capacity, seen.share, seen.throttle.allowed(self.cap, now), seen.senders)
+        let limit = capacity.min(seen.share * CLAIM_PER_CONNECTION);
+        match seen.throttle.allowed(self.cap, now) {
+            Some(rate) => limit.min((rate * CLAIM_AHEAD / seen.senders.max(1) as f64).ceil() as usize + 1),
+            None => limit,
+        }
     }
 
     /// Waits for this send's turn: a connection, the end of a pause, and

@@ -80,28 +80,6 @@ impl Throttle {
 /// either way at any rate.
 const PACE_MARGIN: f64 = 1.05;
 
-/// Claimed emails per connection: enough that a sender never waits for a claim.
-const CLAIM_PER_CONNECTION: usize = 4;
-/// While a rate is in force, this many seconds of it are claimed ahead.
-const CLAIM_AHEAD: f64 = 0.5;
-
-/// How many emails a replica holding `share` connections, one of `senders`,
-/// may hold claimed at `rate` (`None`: no limit): none without a connection;
-/// with no rate in force, enough for its connections (at most `capacity`);
-/// while one is, half a second of its part of the rate, however few its
-/// connections (the sends wait for their slots, not their connections, and
-/// a claim that waits — on SQLite, behind a large intake — must not leave
-/// the slots unused; an interactive email claimed next waits behind no more).
-pub fn claims_allowed(capacity: usize, share: usize, rate: Option<f64>, senders: usize) -> usize {
-    if share == 0 {
-        return 0;
-    }
-    match rate {
-        Some(rate) => (rate * CLAIM_AHEAD / senders.max(1) as f64).ceil() as usize + 1,
-        None => capacity.min(share * CLAIM_PER_CONNECTION),
-    }
-}
-
 /// The gap between two sends at `rate` messages a second, in microseconds.
 pub fn interval_us(rate: f64) -> i64 {
     (PACE_MARGIN * 1_000_000.0 / rate.max(MIN_RATE)).round() as i64
@@ -184,18 +162,6 @@ mod tests {
         .cut(None, 1_000, 1, 0.2)
         .unwrap();
         assert_eq!(floor.rate, MIN_RATE);
-    }
-
-    #[test]
-    fn claims_cover_the_connections_or_half_a_second_of_the_rate() {
-        assert_eq!(claims_allowed(16, 0, None, 1), 0);
-        assert_eq!(claims_allowed(16, 2, None, 2), 8);
-        assert_eq!(claims_allowed(16, 4, None, 1), 16);
-        // 50/s: 25 a half second, and one more, whatever the connections.
-        assert_eq!(claims_allowed(16, 4, Some(50.0), 1), 26);
-        assert_eq!(claims_allowed(16, 2, Some(50.0), 2), 14);
-        assert_eq!(claims_allowed(16, 0, Some(50.0), 1), 0);
-        assert_eq!(claims_allowed(16, 1, Some(0.2), 1), 2);
     }
 
     #[test]
