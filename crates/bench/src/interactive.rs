@@ -48,6 +48,8 @@ pub const MODES: [Mode; 3] = [
 
 pub struct Setup {
     pub backend: Backend,
+    /// Which of [`MODES`] to run (by name): all when empty.
+    pub modes: Vec<&'static str>,
     /// What the relay accepts a second.
     pub rate: f64,
     /// Users each of `a` and `c` onboards.
@@ -72,6 +74,9 @@ pub struct Figures {
     pub failed: u64,
     /// Message-IDs the relay accepted more than once.
     pub duplicates: usize,
+    /// What the relay accepted and refused in each second of the window: the
+    /// throttle's sawtooth.
+    pub timeline: Vec<(usize, usize)>,
 }
 
 impl Figures {
@@ -85,7 +90,10 @@ impl Figures {
 
 pub async fn run(setup: &Setup) -> Result<Vec<Figures>, String> {
     let mut figures = Vec::new();
-    for mode in &MODES {
+    for mode in MODES
+        .iter()
+        .filter(|mode| setup.modes.is_empty() || setup.modes.contains(&mode.name))
+    {
         eprintln!("interactive during bulk on {}: {} …", setup.backend.name(), mode.name);
         figures.push(run_mode(setup, mode).await?);
     }
@@ -195,6 +203,14 @@ async fn measure(setup: &Setup, mode: &Mode, relay: &LimitedRelay, dialin: &Dial
         let settled = start + SETTLING;
         let accepted_late = log.accepted.iter().filter(|email| in_window(email.at, settled)).count();
         let refused_late = log.refused.iter().filter(|&&at| in_window(at, settled)).count();
+        let mut timeline = vec![(0, 0); usize::try_from((end - start).as_secs()).unwrap_or(0) + 1];
+        let second = |at: Instant| usize::try_from((at - start).as_secs()).unwrap_or(0);
+        for email in log.accepted.iter().filter(|email| in_window(email.at, start)) {
+            timeline[second(email.at)].0 += 1;
+        }
+        for &at in log.refused.iter().filter(|&&at| in_window(at, start)) {
+            timeline[second(at)].1 += 1;
+        }
         let mut copies: HashMap<&str, usize> = HashMap::new();
         for email in &log.accepted {
             *copies.entry(email.message_id.as_str()).or_default() += 1;
@@ -208,6 +224,7 @@ async fn measure(setup: &Setup, mode: &Mode, relay: &LimitedRelay, dialin: &Dial
             tenant_shares: (of_a / (of_a + of_c).max(1.0), of_c / (of_a + of_c).max(1.0)),
             failed,
             duplicates: copies.values().filter(|&&count| count > 1).count(),
+            timeline,
         }
     }))
 }

@@ -55,6 +55,14 @@ struct Args {
     /// Interactive during bulk: seconds of one interactive change a second.
     #[arg(long, default_value_t = 60)]
     interactive_seconds: u64,
+    /// Interactive during bulk: only these relays (by the name the report
+    /// gives them, e.g. "refusing relay, rate unknown"); all when none.
+    #[arg(long = "relay")]
+    relays: Vec<String>,
+    /// Interactive during bulk: also print what the relay accepted and refused
+    /// in each second (the throttle's sawtooth).
+    #[arg(long)]
+    timeline: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +84,15 @@ enum Databases {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(unknown) = args
+        .relays
+        .iter()
+        .find(|relay| !interactive::MODES.iter().any(|mode| mode.name == relay.as_str()))
+    {
+        let names: Vec<&str> = interactive::MODES.iter().map(|mode| mode.name).collect();
+        eprintln!("dialin-bench: no relay {unknown:?}; the relays are {names:?}");
+        return ExitCode::from(2);
+    }
     let plan = if args.smoke {
         Plan {
             callers: 4,
@@ -112,6 +129,11 @@ async fn main() -> ExitCode {
         .iter()
         .map(|&backend| interactive::Setup {
             backend,
+            modes: interactive::MODES
+                .iter()
+                .map(|mode| mode.name)
+                .filter(|name| args.relays.iter().any(|relay| relay == name))
+                .collect(),
             rate: relay_rate,
             users: bulk_users,
             seconds: interactive_seconds,
@@ -125,7 +147,7 @@ async fn main() -> ExitCode {
         if scenario != Scenario::Onboarding {
             for setup in &setups {
                 let figures = interactive::run(setup).await?;
-                report::print_interactive(setup, &figures);
+                report::print_interactive(setup, &figures, args.timeline);
             }
         }
         Ok::<(), String>(())

@@ -136,7 +136,7 @@ pub fn print(ceilings: &Ceilings, runs: &[DialinFigures]) {
 }
 
 /// The "interactive during bulk" table, for one database.
-pub fn print_interactive(setup: &interactive::Setup, runs: &[interactive::Figures]) {
+pub fn print_interactive(setup: &interactive::Setup, runs: &[interactive::Figures], timeline: bool) {
     println!();
     println!(
         "Interactive during bulk on {}: tenants a and c onboard {} users each while b and a reset a PIN a second for {} s; the relay takes {}/s",
@@ -164,5 +164,19 @@ pub fn print_interactive(setup: &interactive::Setup, runs: &[interactive::Figure
             run.failed,
             run.duplicates
         );
+    }
+    if timeline {
+        for run in runs {
+            let seconds = |of: fn(&(usize, usize)) -> usize| {
+                run.timeline
+                    .iter()
+                    .map(|second| of(second).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!();
+            println!("{}, accepted each second: {}", run.mode, seconds(|second| second.0));
+            println!("{}, refused each second: {}", run.mode, seconds(|second| second.1));
+        }
     }
 }

@@ -25,41 +25,29 @@ const BEAT: Duration = Duration::from_millis(500);
 /// connection leases run out.
 pub(super) const LEASE_MS: i64 = 3_000;
 
-/// A replica's recent sends.
+/// When a replica's sends of the last second went through.
 #[derive(Default)]
-pub(super) struct Sent {
-    /// When the sends of the last second finished.
-    last_second: VecDeque<tokio::time::Instant>,
-    /// Since when it has been sending without a second's break.
-    busy_since: Option<tokio::time::Instant>,
-}
+pub(super) struct Sent(VecDeque<tokio::time::Instant>);
 
 impl Sent {
     pub(super) fn add(&mut self, now: tokio::time::Instant) {
         self.forget(now);
-        self.busy_since.get_or_insert(now);
-        self.last_second.push_back(now);
+        self.0.push_back(now);
     }
 
-    /// Sends a second: over the last second, or over the time it has been
-    /// sending if that is shorter.
-    pub(super) fn rate(&mut self, now: tokio::time::Instant) -> f64 {
+    /// How many went through in the last second: what a relay that counts a
+    /// sender's messages per second (SES, Exchange) took, and so, when it
+    /// refuses the next one, its limit. (A rate taken over a shorter span
+    /// would see a burst of the first fifty in a fifth of a second as 250 a
+    /// second.)
+    pub(super) fn last_second(&mut self, now: tokio::time::Instant) -> f64 {
         self.forget(now);
-        let Some(since) = self.busy_since else { return 0.0 };
-        let span = (now - since).clamp(Duration::from_millis(100), Duration::from_secs(1));
-        self.last_second.len() as f64 / span.as_secs_f64()
+        self.0.len() as f64
     }
 
     fn forget(&mut self, now: tokio::time::Instant) {
-        while self
-            .last_second
-            .front()
-            .is_some_and(|&at| now - at > Duration::from_secs(1))
-        {
-            self.last_second.pop_front();
-        }
-        if self.last_second.is_empty() {
-            self.busy_since = None;
+        while self.0.front().is_some_and(|&at| now - at > Duration::from_secs(1)) {
+            self.0.pop_front();
         }
     }
 }
@@ -251,15 +239,16 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_is_over_the_last_second_or_since_sending_began() {
+    fn what_went_through_is_counted_over_the_last_second() {
         let start = tokio::time::Instant::now();
         let mut sent = Sent::default();
         for at in 0..5 {
             sent.add(start + Duration::from_millis(at * 100));
         }
-        // Five in the 400 ms since the first.
-        assert!((sent.rate(start + Duration::from_millis(400)) - 12.5).abs() < 1e-9);
-        // Nothing in the last second: not sending.
-        assert_eq!(sent.rate(start + Duration::from_millis(2_000)), 0.0);
+        // A burst of five in 400 ms is five in the last second, not 12.5 a second.
+        assert_eq!(sent.last_second(start + Duration::from_millis(400)), 5.0);
+        // Those more than a second old are forgotten.
+        assert_eq!(sent.last_second(start + Duration::from_millis(1_250)), 2.0);
+        assert_eq!(sent.last_second(start + Duration::from_millis(2_000)), 0.0);
     }
 }

@@ -71,8 +71,7 @@ pub struct Relay {
     seen: Mutex<Seen>,
     /// Why the relay is paused, as it said it.
     paused_reason: Mutex<String>,
-    /// When this replica's sends of the last second finished, and since when
-    /// it has been sending without a break: its rate.
+    /// When this replica's sends of the last second went through.
     sent: Mutex<Sent>,
     slots: Arc<Slots>,
     /// False while the relay is paused: health's [`HEALTH_NAME`] entry.
@@ -187,7 +186,7 @@ impl Relay {
 
     /// What this replica sends a second now.
     fn sent_last_second(&self) -> f64 {
-        locked(&self.sent).rate(tokio::time::Instant::now())
+        locked(&self.sent).last_second(tokio::time::Instant::now())
     }
 
     /// The relay refused a send that took its turn at `turn_at` for a reason
@@ -243,7 +242,7 @@ impl Relay {
             let mut seen = self.seen();
             seen.throttle = cut;
             self.replace_seen(seen);
-            self.slots.repace();
+            self.slots.repace().await?;
         }
         Ok(())
     }

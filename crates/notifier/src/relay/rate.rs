@@ -53,16 +53,20 @@ impl Throttle {
     }
 
     /// The throttle after the relay throttled, at `now`, a send that took its
-    /// turn at `turn_at`, while the deployment sent `observed` messages a
-    /// second. `None` when the send took its turn before the last cut: it is
+    /// turn at `turn_at`, when `observed` messages of the deployment went
+    /// through in the last second. `None` when the send took its turn before the last cut: it is
     /// part of the overrun that cut answered (every send in flight meets it),
     /// and one cut is enough for all of them.
     pub fn cut(&self, cap: Option<f64>, now: i64, turn_at: i64, observed: f64) -> Option<Self> {
         if self.rate > 0.0 && turn_at <= self.at {
             return None;
         }
+        // What the relay took over the last second is its limit, as near as
+        // can be known; the rate in force only when nothing went through. (Not
+        // the lower of the two: refusals go on for as long as the relay still
+        // counts the overrun, and each would cut again from the last cut.)
         let allowed = self.allowed(cap, now).unwrap_or(f64::INFINITY);
-        let going_through = if observed > 0.0 { allowed.min(observed) } else { allowed };
+        let going_through = if observed > 0.0 { observed } else { allowed };
         // Nothing known of the pace (the first send was refused): start slow.
         let ceiling = if going_through.is_finite() { going_through } else { 1.0 };
         Some(Self {
@@ -144,9 +148,19 @@ mod tests {
         assert_eq!(cut.cut(None, 1_000, 0, 50.0), None);
         // Refused at the new pace: too fast still.
         let again = cut.cut(None, 1_000, 1, 41.0).unwrap();
-        // What went through: the rate in force (42.5) or what was seen (41), the lower.
+        // What went through: 41 in the last second.
         assert_eq!(again.ceiling, 41.0);
         assert!((again.rate - 32.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn refusals_while_the_relay_still_counts_an_overrun_cut_to_what_it_took_not_lower_each_time() {
+        // A burst: fifty went through in a fifth of a second, then refusals.
+        let first = Throttle::default().cut(None, 200, 200, 50.0).unwrap();
+        assert_eq!(first.rate, 40.0);
+        // Sent at the new pace, but the relay's second still holds the burst.
+        let second = first.cut(None, 500, 300, 50.0).unwrap();
+        assert_eq!((second.rate, second.ceiling), (40.0, 50.0));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! replicas together keep the pace. A replica reserves a batch at a time (one
 //! database write per batch, not per send), and the next batch while the
 //! current one still has slots left: on SQLite that write can wait behind a
-//! large intake transaction, and no send should wait with it.
+//! large intake transaction, and no send should wait with it. When the pace
+//! changes (a throttle), the slots reserved at the old one are dropped, and
+//! given back to the deployment when no replica has reserved after them, so
+//! that sending goes on at the new pace at once, not after a gap.
 
 use std::{
     collections::VecDeque,
@@ -29,8 +32,11 @@ pub(super) struct Slots {
 
 #[derive(Default)]
 struct State {
-    /// Reserved and not used yet, in order (milliseconds since the epoch).
+    /// Reserved and not used yet, in order (microseconds since the epoch).
     queue: VecDeque<i64>,
+    /// Where this replica's last batch ended: the deployment's next slot,
+    /// unless another replica has reserved since.
+    reserved_until: i64,
     /// A batch is being reserved.
     reserving: bool,
     /// Counts changes of pace: a batch reserved at the old pace is dropped.
@@ -60,16 +66,17 @@ impl Slots {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The next send slot of this replica, one of `senders`, at `rate`: one
-    /// reserved earlier unless it has gone by (a send in it now would crowd
-    /// the next), else the first of a new batch.
+    /// The next send slot of this replica, one of `senders`, at `rate`
+    /// (milliseconds since the epoch): one reserved earlier unless it has gone
+    /// by more than half a gap (a send in it now would crowd the next), else
+    /// the first of a new batch.
     pub(super) async fn next(self: &Arc<Self>, rate: f64, senders: usize) -> Result<i64, DbErr> {
-        let late = interval_us(rate) / 2000;
+        let late = interval_us(rate) / 2;
         let batch = batch_size(rate, senders);
         loop {
             let (step, reserved) = {
                 let mut state = self.state();
-                let step = next_step(&mut state, now_millis(), late, batch);
+                let step = next_step(&mut state, now_millis().saturating_mul(1000), late, batch);
                 // Registered before the lock is let go: a batch that lands
                 // in between still wakes this sender.
                 (step, self.reserved.notified())
@@ -84,7 +91,7 @@ impl Slots {
                             }
                         });
                     }
-                    return Ok(at);
+                    return Ok(at.div_euclid(1000));
                 }
                 Step::Reserve => self.reserve(rate, batch).await?,
                 Step::Wait => reserved.await,
@@ -93,32 +100,64 @@ impl Slots {
     }
 
     /// Drops the slots reserved at the old pace (and any batch on the way):
-    /// they would overrun the new one.
-    pub(super) fn repace(&self) {
-        let mut state = self.state();
-        state.queue.clear();
-        state.pace += 1;
+    /// they would overrun the new one. Gives them back unless another replica
+    /// has reserved since.
+    pub(super) async fn repace(&self) -> Result<(), DbErr> {
+        let unused = {
+            let mut state = self.state();
+            state.pace += 1;
+            let first = state.queue.front().copied();
+            state.queue.clear();
+            first.map(|first| (first, state.reserved_until))
+        };
+        match unused {
+            Some((first, until)) => self.give_back(first, until).await,
+            None => Ok(()),
+        }
     }
 
-    /// Reserves `count` slots at `rate` and adds them to the queue.
+    /// Reserves `count` slots at `rate` and adds them to the queue (or gives
+    /// them back, if the pace changed meanwhile).
     async fn reserve(&self, rate: f64, count: i64) -> Result<(), DbErr> {
         let pace = self.state().pace;
         let reserved = self.take_from_the_deployment(rate, count).await;
-        {
+        let stale = {
             let mut state = self.state();
             state.reserving = false;
-            if let Ok(slots) = &reserved
-                && state.pace == pace
-            {
-                state.queue.extend(slots);
+            match &reserved {
+                Ok(slots) if state.pace == pace => {
+                    state.queue.extend(slots.iter());
+                    state.reserved_until = slots.last().copied().unwrap_or_default() + interval_us(rate);
+                    None
+                }
+                Ok(slots) => slots
+                    .first()
+                    .map(|&first| (first, slots.last().copied().unwrap_or(first) + interval_us(rate))),
+                Err(_) => None,
             }
-        }
+        };
         self.reserved.notify_waiters();
+        if let Some((first, until)) = stale {
+            self.give_back(first, until).await?;
+        }
         reserved.map(drop)
     }
 
+    /// Gives the slots from `first` to `until` (microseconds) back to the
+    /// deployment, if they are still its last ones.
+    async fn give_back(&self, first: i64, until: i64) -> Result<(), DbErr> {
+        let statement = self.db.statement(
+            "UPDATE relay SET next_slot_us = $1 WHERE name = 'smtp' AND next_slot_us = $2",
+            [first.into(), until.into()],
+        );
+        self.db
+            .write(async |txn| txn.execute_raw(statement).await)
+            .await
+            .map(drop)
+    }
+
     /// Takes the deployment's next `count` send slots at `rate`; returns when
-    /// they are (milliseconds since the epoch).
+    /// they are (microseconds since the epoch).
     async fn take_from_the_deployment(&self, rate: f64, count: i64) -> Result<Vec<i64>, DbErr> {
         let now_us = now_millis().saturating_mul(1000);
         let interval = interval_us(rate);
@@ -133,9 +172,7 @@ impl Slots {
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("the relay row is missing: run the migrations".into()))?;
         let first_us: i64 = row.try_get_by_index(0)?;
-        Ok((0..count)
-            .map(|at| (first_us + at * interval).div_euclid(1000))
-            .collect())
+        Ok((0..count).map(|at| first_us + at * interval).collect())
     }
 }
 
@@ -145,7 +182,7 @@ fn batch_size(rate: f64, senders: usize) -> i64 {
 }
 
 /// Takes the first slot of `state` that has not gone by more than `late` at
-/// `now` (milliseconds); asks for the next batch once no more than one batch
+/// `now` (microseconds); asks for the next batch once no more than one batch
 /// of `batch` slots is left, so that it lands before these run out.
 fn next_step(state: &mut State, now: i64, late: i64, batch: i64) -> Step {
     while let Some(at) = state.queue.pop_front() {
