@@ -18,7 +18,7 @@ use crate::config::Origin;
     name = "dialinctl",
     version,
     about = "Operate dial-in conferencing: tenant settings, service numbers, users, licenses, emails",
-    after_help = "Example:\n  DIALIN_TENANT=contoso dialinctl user get alice@contoso.com"
+    after_help = "Example:\n  dialinctl --tenant contoso user get alice@contoso.com"
 )]
 pub struct Cli {
     #[command(flatten)]

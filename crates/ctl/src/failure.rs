@@ -119,12 +119,12 @@ mod tests {
         // PIN-taking command, so the printer is fed the service's own status).
         let status = Status::from(Error::exhausted(
             Reason::PinTriesExhausted,
-            "too many wrong PINs for this conference ID; try again in 15 minutes",
+            "too many wrong PINs for conference ID 4821937; try again in 15 minute(s)",
             Duration::from_secs(900),
         ));
         assert_eq!(
             describe_status(&status),
-            "error: RESOURCE_EXHAUSTED: too many wrong PINs for this conference ID; try again in 15 minutes\n\
+            "error: RESOURCE_EXHAUSTED: too many wrong PINs for conference ID 4821937; try again in 15 minute(s)\n\
              reason: PIN_TRIES_EXHAUSTED\n\
              retry after: 15m\n"
         );

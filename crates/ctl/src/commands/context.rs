@@ -60,16 +60,18 @@ fn set(file: &mut ConfigFile, name: &str, globals: &Globals) -> bool {
     }
     let made = !file.contexts.contains_key(name);
     let context = file.contexts.entry(name.to_owned()).or_default();
-    let typed_context = Context {
-        addr: typed(globals.addr.as_ref()),
-        token_file: typed(globals.token_file.as_ref()),
-        ca: typed(globals.ca.as_ref()),
-        tenant: typed(globals.tenant.as_ref()),
-    };
-    context.addr = typed_context.addr.or(context.addr.take());
-    context.token_file = typed_context.token_file.or(context.token_file.take());
-    context.ca = typed_context.ca.or(context.ca.take());
-    context.tenant = typed_context.tenant.or(context.tenant.take());
+    if let Some(addr) = typed(globals.addr.as_ref()) {
+        context.addr = Some(addr);
+    }
+    if let Some(token_file) = typed(globals.token_file.as_ref()) {
+        context.token_file = Some(token_file);
+    }
+    if let Some(ca) = typed(globals.ca.as_ref()) {
+        context.ca = Some(ca);
+    }
+    if let Some(tenant) = typed(globals.tenant.as_ref()) {
+        context.tenant = Some(tenant);
+    }
     if file.current.is_none() {
         file.current = Some(name.to_owned());
     }
