@@ -54,11 +54,8 @@ pub fn describe_status(status: &Status) -> String {
         Some(info) => {
             let _ = writeln!(text, "reason: {}", info.reason);
         }
-        // No ErrorInfo: the call did not reach a dialin service.
-        None if status.code() == Code::Unavailable => {
-            text.push_str("hint: no answer from the service; check --addr (DIALIN_ADDR) and that it runs\n");
-        }
-        None => {}
+        // Every status a dialin service answers with carries an ErrorInfo.
+        None => text.push_str(NOT_REACHED),
     }
     for violation in details
         .bad_request()
@@ -72,6 +69,9 @@ pub fn describe_status(status: &Status) -> String {
     }
     text
 }
+
+const NOT_REACHED: &str = "hint: the call did not reach a dialin service: check --addr (DIALIN_ADDR), \
+     and --ca (DIALIN_CA) if it speaks TLS\n";
 
 /// The name the gRPC specification gives a code (`NOT_FOUND`).
 pub fn code_name(code: Code) -> &'static str {
@@ -143,15 +143,15 @@ mod tests {
     }
 
     #[test]
-    fn a_status_without_details_prints_its_code_and_message() {
-        let status = Status::unavailable("tcp connect error");
-        assert_eq!(
-            describe_status(&status),
-            "error: UNAVAILABLE: tcp connect error\n\
-             hint: no answer from the service; check --addr (DIALIN_ADDR) and that it runs\n"
-        );
-        let status = Status::internal("h2 protocol error");
-        assert_eq!(describe_status(&status), "error: INTERNAL: h2 protocol error\n");
+    fn a_status_without_details_did_not_reach_the_service() {
+        for status in [
+            Status::unavailable("tcp connect error"),
+            Status::unknown("transport error"),
+        ] {
+            let text = describe_status(&status);
+            assert!(text.starts_with(&format!("error: {}: {}\n", code_name(status.code()), status.message())));
+            assert!(text.ends_with(NOT_REACHED), "{text}");
+        }
     }
 
     #[test]

@@ -61,7 +61,12 @@ async fn usage_errors_exit_2_and_print_nothing_on_stdout() {
         unreachable.stderr.starts_with("error: UNAVAILABLE: "),
         "{unreachable:#?}"
     );
-    assert!(unreachable.stderr.contains("check --addr"), "{unreachable:#?}");
+    assert!(
+        unreachable
+            .stderr
+            .contains("hint: the call did not reach a dialin service: check --addr"),
+        "{unreachable:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

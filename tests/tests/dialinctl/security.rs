@@ -69,3 +69,40 @@ async fn bad_tokens_and_other_tenants_are_refused_with_their_reason() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_ca_it_speaks_tls_and_trusts_only_that_ca() {
+    let app = dialin_tests::TestApp::builder()
+        .tokens(&[(OPERATOR, "*")])
+        .tls()
+        .start()
+        .await;
+    let certs = app.certs.clone().expect("certificates");
+    let ctl = super::Ctl::new(&app).env("DIALIN_CA", certs.ca.to_str().unwrap());
+    let port = app.settings_addr().port();
+
+    assert_eq!(
+        ctl.json(&["tenant", "get"]).await["tenantId"],
+        "t",
+        "host:port with a CA is https"
+    );
+    let named = ctl.env("DIALIN_ADDR", &format!("https://localhost:{port}"));
+    assert_eq!(named.json(&["tenant", "get"]).await["tenantId"], "t");
+
+    // Neither reaches the service: said so, with where to look.
+    let plaintext = ctl.without("DIALIN_CA").run(&["tenant", "get"]).await;
+    let stranger = ctl
+        .env("DIALIN_CA", certs.stranger_ca.to_str().unwrap())
+        .run(&["tenant", "get"])
+        .await;
+    assert!(stranger.stderr.contains("UnknownIssuer"), "{stranger:#?}");
+    for run in [plaintext, stranger] {
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert!(run.stderr.starts_with("error: "), "{run:#?}");
+        assert!(
+            run.stderr.contains("\nhint: the call did not reach a dialin service"),
+            "{run:#?}"
+        );
+    }
+    app.stop().await;
+}
