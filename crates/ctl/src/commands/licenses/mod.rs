@@ -121,11 +121,11 @@ async fn import(args: ImportArgs, session: &Session) -> Result<(), Failure> {
         rows,
         skipped: plan.kept.len(),
         malformed: plan.bad.len(),
-        sent: plan.to_send.len(),
         ..Summary::default()
     };
     let mut failures: Vec<ResultLine> = plan.bad.clone();
     if args.dry_run {
+        summary.sent = plan.to_send.len();
         summary.failed = summary.malformed;
         return finish(&summary, &failures, session);
     }
@@ -150,6 +150,7 @@ async fn import(args: ImportArgs, session: &Session) -> Result<(), Failure> {
                     tenant_id: session.tenant.clone(),
                     users: batch.iter().map(|row| row.user.clone()).collect(),
                 };
+                summary.sent += batch.len();
                 match client.assign_licenses(request).await {
                     Ok(response) => answered(batch, response.into_inner().results),
                     Err(status) => {
