@@ -178,7 +178,7 @@ async fn import(args: ImportArgs, session: &Session) -> Result<(), Failure> {
 }
 
 /// Says how it went: failures and the summary on stderr, JSON on stdout.
-/// Exit code 1 if any row failed.
+/// A dry run that found malformed rows fails.
 fn finish(summary: &Summary, failures: &[ResultLine], session: &Session) -> Result<(), Failure> {
     for failure in failures.iter().take(LISTED_FAILURES) {
         eprintln!(
@@ -194,11 +194,12 @@ fn finish(summary: &Summary, failures: &[ResultLine], session: &Session) -> Resu
         );
     }
     if failures.len() > LISTED_FAILURES {
-        eprintln!(
-            "… and {} more failed rows (see {})",
-            failures.len() - LISTED_FAILURES,
-            summary.results
-        );
+        let more = failures.len() - LISTED_FAILURES;
+        if summary.dry_run {
+            eprintln!("… and {more} more malformed rows");
+        } else {
+            eprintln!("… and {more} more failed rows (see {})", summary.results);
+        }
     }
     eprintln!("{}", summary.line());
     if session.out.is_json() {
