@@ -23,7 +23,14 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         // `--workspace` resolves the same features as `cargo test --workspace`,
         // so this reuses the test build's artifacts instead of compiling again.
-        let status = std::process::Command::new(cargo)
+        let mut build = std::process::Command::new(cargo);
+        // Not the variables cargo set for this test crate: build scripts that
+        // read one (ring reads CARGO_MANIFEST_DIR) would otherwise rebuild,
+        // and everything above them, each time a test and a shell build take turns.
+        for (key, _) in std::env::vars().filter(|(key, _)| set_for_this_crate(key)) {
+            build.env_remove(key);
+        }
+        let status = build
             .args(["build", "--workspace", "--bins"])
             .current_dir(&workspace)
             .status()
@@ -39,6 +46,19 @@ pub fn binary(name: &str) -> PathBuf {
         Ok(dir) => dir.join(name),
         Err(error) => panic!("{error}"),
     }
+}
+
+/// A variable cargo sets for the crate it runs (its tests included).
+fn set_for_this_crate(key: &str) -> bool {
+    [
+        "CARGO_MANIFEST_",
+        "CARGO_PKG_",
+        "CARGO_CRATE_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+    ]
+    .iter()
+    .any(|prefix| key.starts_with(prefix))
 }
 
 /// A loopback address nobody listens on yet.
