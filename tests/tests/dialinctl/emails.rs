@@ -138,14 +138,13 @@ async fn why_shows_an_email_suppressed_because_the_switch_is_off() {
         .run(&["deliveries", "get", &info_id])
         .await
         .refused("NOT_FOUND", "DELIVERY_NOT_FOUND");
-    assert_eq!(
-        other.json(&["deliveries", "list", "alice"]).await["deliveries"],
-        serde_json::json!([])
-    );
-    other
-        .run(&["deliveries", "list", "alice@example.com"])
-        .await
-        .refused("NOT_FOUND", "USER_NOT_FOUND");
+    // Alice is t's: in "other" there is no such user, by id or by email.
+    for alice in ["alice", "alice@example.com"] {
+        other
+            .run(&["deliveries", "list", alice])
+            .await
+            .refused("NOT_FOUND", "USER_NOT_FOUND");
+    }
     app.stop().await;
 }
 

@@ -122,6 +122,19 @@ async fn a_tenant_token_asks_settings_why_and_sees_only_its_own_tenants_emails()
         .deliveries;
     assert_eq!(suppressed.len(), 1);
 
+    let nobody = contoso
+        .list_deliveries(settings::ListDeliveriesRequest {
+            tenant_id: "contoso".into(),
+            user_id: Some("nobody".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (nobody.code(), reason(&nobody)),
+        (Code::NotFound, "USER_NOT_FOUND".to_owned())
+    );
+
     let own = contoso
         .get_delivery(settings::GetDeliveryRequest {
             tenant_id: "contoso".into(),

@@ -9,8 +9,16 @@ use dialin_common::error::Refusal;
 use dialin_domain::validate;
 use dialin_proto::{notifier::v1 as notifier, settings::v1 as pb};
 
-use super::{SettingsApi, users::find_by_email};
-use crate::error::{Error, Reason, Result, check};
+use sea_orm::EntityTrait;
+
+use super::{
+    SettingsApi,
+    users::{find_by_email, not_found},
+};
+use crate::{
+    entity::user,
+    error::{Error, Reason, Result, check},
+};
 
 pub(super) async fn list(api: &SettingsApi, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
@@ -18,6 +26,11 @@ pub(super) async fn list(api: &SettingsApi, request: pb::ListDeliveriesRequest) 
         (Some(_), Some(_)) => return Err(Error::invalid("email", "give user_id or email, not both")),
         (Some(user_id), None) => {
             check(validate::id("user_id", &user_id))?;
+            // One the tenant does not have is NOT_FOUND, as by email, not an empty list.
+            user::Entity::find_by_id((request.tenant_id.clone(), user_id.clone()))
+                .one(api.db.reader())
+                .await?
+                .ok_or_else(|| not_found(&request.tenant_id, &user_id))?;
             Some(user_id)
         }
         (None, Some(email)) => Some(
