@@ -129,19 +129,23 @@ impl Error {
 
     /// The gRPC code this error is answered with.
     pub fn code(&self) -> Code {
-        match self {
-            Self::Refused(refusal) => refusal.code,
-            Self::Database(error) if dialin_store::is_unavailable(error) => Code::Unavailable,
-            Self::Database(_) | Self::Internal(_) => Code::Internal,
-        }
+        self.class().0
     }
 
     /// Why, for a program.
     pub fn reason(&self) -> Reason {
+        self.class().1
+    }
+
+    /// Its code and reason: a caller's refusal as it was made, the database
+    /// unreachable as worth a retry, any other fault as the service's own.
+    fn class(&self) -> (Code, Reason) {
         match self {
-            Self::Refused(refusal) => refusal.reason,
-            Self::Database(error) if dialin_store::is_unavailable(error) => Reason::DatabaseUnavailable,
-            Self::Database(_) | Self::Internal(_) => Reason::InternalError,
+            Self::Refused(refusal) => (refusal.code, refusal.reason),
+            Self::Database(error) if dialin_store::is_unavailable(error) => {
+                (Code::Unavailable, Reason::DatabaseUnavailable)
+            }
+            Self::Database(_) | Self::Internal(_) => (Code::Internal, Reason::InternalError),
         }
     }
 
@@ -194,35 +198,49 @@ impl Refusal {
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        let refusal = match error {
-            Error::Refused(refusal) => refusal,
-            Error::Database(error) if dialin_store::is_unavailable(&error) => {
+        let (code, reason) = error.class();
+        let message = match error {
+            Error::Refused(refusal) => {
+                match refusal.code {
+                    Code::Unavailable => tracing::warn!(message = %refusal.message, "dependency unavailable"),
+                    Code::PermissionDenied => tracing::info!(message = %refusal.message, "permission denied"),
+                    _ => tracing::debug!(code = ?refusal.code, message = %refusal.message, "call refused"),
+                }
+                return rich(refusal);
+            }
+            Error::Database(error) if code == Code::Unavailable => {
                 tracing::warn!(%error, "database unavailable");
-                return rich(Refusal {
-                    code: Code::Unavailable,
-                    reason: Reason::DatabaseUnavailable,
-                    message: "the service's database is unreachable; retry shortly".into(),
-                    about: Vec::new(),
-                    field: None,
-                    retry_after: Some(RETRY_UNAVAILABLE),
-                });
+                "the service's database is unreachable; retry shortly".to_owned()
             }
             Error::Database(error) => {
                 tracing::error!(%error, "database error");
-                return internal("internal database error; the service log has the details");
+                "internal database error; the service log has the details".to_owned()
             }
             Error::Internal(message) => {
                 tracing::error!(%message, "internal error");
-                return internal(format!("{message}; the service log has the details"));
+                format!("{message}; the service log has the details")
             }
         };
-        match refusal.code {
-            Code::Unavailable => tracing::warn!(message = %refusal.message, "dependency unavailable"),
-            Code::PermissionDenied => tracing::info!(message = %refusal.message, "permission denied"),
-            _ => tracing::debug!(code = ?refusal.code, message = %refusal.message, "call refused"),
-        }
-        rich(refusal)
+        rich(Refusal {
+            code,
+            reason,
+            message,
+            about: Vec::new(),
+            field: None,
+            retry_after: (code == Code::Unavailable).then_some(RETRY_UNAVAILABLE),
+        })
     }
+}
+
+/// No delivery `delivery_id` (for the caller): the same answer from the
+/// notifier and from settings, where another tenant's delivery must look
+/// exactly like none.
+pub fn delivery_not_found(delivery_id: &str) -> Error {
+    Error::not_found(
+        Reason::DeliveryNotFound,
+        format!("no delivery {delivery_id}; ListDeliveries shows a tenant's deliveries"),
+    )
+    .about("delivery_id", delivery_id)
 }
 
 /// INTERNAL, with its `ErrorInfo`.

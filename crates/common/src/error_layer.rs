@@ -23,8 +23,7 @@ use crate::error::{DOMAIN, Reason};
 
 #[derive(Clone, Copy)]
 pub struct ErrorInfoLayer {
-    /// Longest a call may run (waiting for its turn included) before it is
-    /// cut with DEADLINE_EXCEEDED.
+    /// Longest a call may run before it is cut with DEADLINE_EXCEEDED.
     pub call_timeout: Duration,
 }
 

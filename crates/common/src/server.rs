@@ -103,13 +103,13 @@ pub async fn serve(
         // Clients reconnect now and then, so that new replicas get their share
         // even behind a Service that balances connections, not calls.
         .max_connection_age(MAX_CONNECTION_AGE)
-        // Outermost: the timeout counts a call's wait for its turn, and every
-        // error status, whoever answered it, carries an ErrorInfo.
+        // Outermost: every error status, whoever answered it, carries an
+        // ErrorInfo, a call that runs too long included.
         .layer(ErrorInfoLayer {
             call_timeout: options.call_timeout,
         })
         // One tenant's burst cannot take every worker: a bounded number of
-        // calls run at once, the rest queue (and time out if they wait too long).
+        // calls run at once, the rest queue for their turn.
         .layer(GlobalConcurrencyLimitLayer::new(options.max_concurrent_calls))
         .layer(RpcMetricsLayer)
         .add_routes(routes)

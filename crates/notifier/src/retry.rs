@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, 
 
 use crate::{
     entity::delivery,
-    error::{Error, Reason, Result},
+    error::{Error, Reason, Result, delivery_not_found},
 };
 
 /// Re-queues a FAILED delivery. It goes through the gate again before it is
@@ -18,7 +18,7 @@ pub async fn requeue(db: &Store, delivery_id: &str) -> Result<delivery::Model> {
             .lock_exclusive()
             .one(txn)
             .await?
-            .ok_or_else(|| not_found(delivery_id))?;
+            .ok_or_else(|| delivery_not_found(delivery_id))?;
         if failed.status != DeliveryStatus::Failed.as_str_name() {
             return Err(Error::precondition(
                 Reason::DeliveryNotFailed,
@@ -65,13 +65,4 @@ pub async fn requeue(db: &Store, delivery_id: &str) -> Result<delivery::Model> {
     .await?;
     tracing::info!(delivery_id, "failed delivery re-queued");
     Ok(requeued)
-}
-
-/// No delivery `delivery_id`.
-pub fn not_found(delivery_id: &str) -> Error {
-    Error::not_found(
-        Reason::DeliveryNotFound,
-        format!("no delivery {delivery_id}; ListDeliveries shows a tenant's deliveries"),
-    )
-    .about("delivery_id", delivery_id)
 }

@@ -197,7 +197,7 @@ impl NotifierApi {
             .one(self.db.reader())
             .await?
             .map(delivery_to_pb)
-            .ok_or_else(|| retry::not_found(&request.delivery_id))
+            .ok_or_else(|| crate::error::delivery_not_found(&request.delivery_id))
     }
 
     async fn list_deliveries(self, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {

@@ -174,10 +174,13 @@ impl Application {
     /// once the emails it holds are recorded.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // The relay stops beating (and gives its connections' leases back)
+        // only once the worker has finished its sends: not before.
+        let (stop_relay, relay_stopping) = tokio::sync::watch::channel(false);
         let relay = self
             .relay
             .as_ref()
-            .map(|relay| tokio::spawn(Arc::clone(relay).run(stop_rx.clone())));
+            .map(|relay| tokio::spawn(Arc::clone(relay).run(relay_stopping)));
         let worker = tokio::spawn(Arc::clone(&self.worker).run(stop_rx));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "notifier service listening");
@@ -205,6 +208,7 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = stop_relay.send(true);
         if let Some(relay) = relay {
             let _ = relay.await;
         }

@@ -126,7 +126,12 @@ impl Tokens {
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| unauthenticated(Reason::TokenMissing, "the authorization header must be: Bearer <token>"))?;
+            .ok_or_else(|| {
+                unauthenticated(
+                    Reason::TokenMalformed,
+                    "the authorization header must be: Bearer <token>",
+                )
+            })?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let table = table.read().map_err(|_| error::internal("token table unavailable"))?;
         table

@@ -10,24 +10,28 @@ use super::{Ctl, add_toll_number, results_lines, start, write_users};
 fn outcomes(ctl: &Ctl, name: &str) -> HashMap<String, [String; 5]> {
     let mut reader = csv_lines(&std::fs::read_to_string(ctl.path(name)).unwrap());
     let header = reader.remove(0);
-    assert_eq!(header, "user_id,email,outcome,pin,error_code,error_reason,message");
+    assert_eq!(
+        header,
+        "tenant_id,user_id,email,outcome,pin,error_code,error_reason,message"
+    );
     reader
         .into_iter()
         .map(|line| {
             let fields = split_csv(&line);
-            let key = if fields[0].is_empty() {
-                fields[6].clone()
+            assert_eq!(fields[0], "t", "the tenant of every line: {line}");
+            let key = if fields[1].is_empty() {
+                fields[7].clone()
             } else {
-                fields[0].clone()
+                fields[1].clone()
             };
             (
                 key,
                 [
-                    fields[2].clone(),
                     fields[3].clone(),
                     fields[4].clone(),
                     fields[5].clone(),
                     fields[6].clone(),
+                    fields[7].clone(),
                 ],
             )
         })
@@ -198,13 +202,30 @@ async fn a_rerun_licenses_only_what_is_missing_and_keeps_the_pins() {
             .skip(1)
             .map(|line| {
                 let fields = split_csv(line);
-                (fields[0].clone(), fields[3].clone())
+                (fields[1].clone(), fields[4].clone())
             })
             .collect()
     };
     let first_pins = pins(&results);
     assert_eq!(first_pins.len(), 25);
     assert!(first_pins.values().all(|pin| is_pin(pin)));
+
+    // The same file and results for another tenant: those results say
+    // nothing of it, so nothing is skipped on their word, and nothing is sent.
+    let other = ctl
+        .tenant("other")
+        .run(&[
+            "licenses",
+            "import",
+            file.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "--yes",
+        ])
+        .await;
+    assert_eq!(other.code, 2, "{other:#?}");
+    assert!(other.stderr.contains("holds tenant t's results"), "{other:#?}");
+    assert_eq!(pins(&results), first_pins, "the results file is untouched");
 
     let second = import().await.json();
     assert_eq!(
@@ -220,7 +241,7 @@ async fn a_rerun_licenses_only_what_is_missing_and_keeps_the_pins() {
 
     // Lose five lines: only those five are sent again (licensed already: done too).
     let mut lines = results_lines(&results);
-    let lost: Vec<String> = lines.drain(3..8).map(|line| split_csv(&line)[0].clone()).collect();
+    let lost: Vec<String> = lines.drain(3..8).map(|line| split_csv(&line)[1].clone()).collect();
     std::fs::write(&results, lines.join("\n") + "\n").unwrap();
     std::fs::set_permissions(&results, std::fs::Permissions::from_mode(0o644)).unwrap();
     let third = import().await.json();

@@ -54,7 +54,7 @@ async fn bad_tokens_and_other_tenants_are_refused_with_their_reason() {
     let lines = super::results_lines(&ctl.path("users.results.csv"));
     assert_eq!(lines.len(), 4);
     assert!(
-        lines[1].starts_with("k-0,k-0@example.com,error,,PERMISSION_DENIED,TENANT_NOT_ALLOWED,"),
+        lines[1].starts_with("t,k-0,k-0@example.com,error,,PERMISSION_DENIED,TENANT_NOT_ALLOWED,"),
         "{lines:?}"
     );
     runs.push(import);

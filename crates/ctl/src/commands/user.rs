@@ -12,7 +12,7 @@ use crate::{
     cli::{LicenseArgs, ListUsersArgs, UserCommand},
     failure::Failure,
     output::{Column, column},
-    paging::next_page_size,
+    paging::{MAX_PAGE_SIZE, next_page_size},
 };
 
 const USER_COLUMNS: [Column; 8] = [
@@ -119,7 +119,7 @@ async fn list(args: ListUsersArgs, session: &Session) -> Result<(), Failure> {
     let mut client = session.client();
     let mut users = Vec::new();
     let mut page_token = String::new();
-    while let Some(page_size) = next_page_size(args.limit, users.len(), args.page_size.unwrap_or(1000)) {
+    while let Some(page_size) = next_page_size(args.limit, users.len(), args.page_size.unwrap_or(MAX_PAGE_SIZE)) {
         let page = client
             .list_users(ListUsersRequest {
                 tenant_id: session.tenant.clone(),

@@ -18,7 +18,7 @@ use lettre::{
         extension::ClientId,
     },
 };
-use tokio::net::TcpStream;
+use tokio::{net::TcpStream, sync::watch};
 
 use super::{MailConfigError, SendError};
 use crate::relay::{Relay, RelayRefusal, classify};
@@ -90,7 +90,7 @@ fn percent_decode(text: &str) -> String {
 pub struct SmtpPool {
     server: SmtpServer,
     size: usize,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Arc<Mutex<Vec<AsyncSmtpConnection>>>,
     relay: Arc<Relay>,
     timeout: Duration,
     hello: ClientId,
@@ -98,10 +98,12 @@ pub struct SmtpPool {
 
 impl SmtpPool {
     pub(super) fn new(server: SmtpServer, size: usize, timeout: Duration, relay: Arc<Relay>) -> Self {
+        let idle = Arc::new(Mutex::new(Vec::with_capacity(size)));
+        tokio::spawn(close_idle_above(relay.connections_in_force(), Arc::clone(&idle)));
         Self {
             server,
             size,
-            idle: Mutex::new(Vec::with_capacity(size)),
+            idle,
             relay,
             timeout,
             hello: ClientId::default(),
@@ -131,7 +133,7 @@ impl SmtpPool {
             let turn_at = dialin_domain::time::now_millis();
             match self.send_once(message, &bytes).await {
                 Ok(()) => {
-                    self.relay.sent();
+                    self.relay.record_sent();
                     return Ok(());
                 }
                 Err(TransmitError::Relay(refusal, reply)) => self.relay.refused(&refusal, &reply, turn_at).await,
@@ -261,6 +263,18 @@ impl SmtpPool {
                 })?;
         }
         Ok(connection)
+    }
+}
+
+/// Closes idle connections above what the replica may use, each time its
+/// share changes: a replica that sends nothing more keeps none it no longer
+/// holds a lease for.
+async fn close_idle_above(mut in_force: watch::Receiver<usize>, idle: Arc<Mutex<Vec<AsyncSmtpConnection>>>) {
+    while in_force.changed().await.is_ok() {
+        let most = *in_force.borrow_and_update();
+        if let Ok(mut idle) = idle.lock() {
+            idle.truncate(most);
+        }
     }
 }
 

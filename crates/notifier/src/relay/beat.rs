@@ -63,17 +63,34 @@ impl Relay {
     /// Beats until shutdown, then leaves the share to the others.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut paused = false;
+        let mut renewed = tokio::time::Instant::now();
         loop {
+            let before = self.seen();
             match self.beat(self.sent_last_second()).await {
                 Ok(seen) => {
+                    renewed = tokio::time::Instant::now();
                     let now_paused = seen.paused_until > now_millis();
                     if now_paused != paused && !now_paused {
                         tracing::info!("the SMTP relay is no longer paused; sending resumes");
                     }
                     paused = now_paused;
                     self.sending.send_replace(!paused);
+                    // Another replica cut the rate: slots reserved at the old
+                    // pace would overrun the new one.
+                    if seen.throttle.at != before.throttle.at
+                        && let Err(error) = self.slots.repace().await
+                    {
+                        tracing::warn!(%error, "relay budget: cannot give back send slots");
+                    }
                 }
-                Err(error) => tracing::warn!(%error, "relay budget: cannot read or renew; will retry"),
+                Err(error) => {
+                    tracing::warn!(%error, "relay budget: cannot read or renew; will retry");
+                    // The leases may soon be another replica's: stop taking
+                    // connections well before they run out.
+                    if renewed.elapsed() > Duration::from_millis(LEASE_MS.unsigned_abs() / 2) {
+                        self.connections.use_at_most(0);
+                    }
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(BEAT) => {}
@@ -105,26 +122,28 @@ impl Relay {
     /// Says this replica sends at `rate`, keeps its connections' leases, and
     /// reads the shared state back.
     async fn beat(&self, rate: f64) -> Result<Seen, DbErr> {
-        let now = now_millis();
-        let beat = self.db.statement(
-            "INSERT INTO senders (instance, seen_at, sent_per_second) VALUES ($1, $2, $3)
-             ON CONFLICT (instance) DO UPDATE SET seen_at = excluded.seen_at, sent_per_second = excluded.sent_per_second",
-            [self.instance.clone().into(), now.into(), rate.into()],
-        );
-        let forget = self
-            .db
-            .statement("DELETE FROM senders WHERE seen_at < $1", [(now - 20 * LEASE_MS).into()]);
-        let senders = self.db.statement(
-            "SELECT instance, sent_per_second FROM senders WHERE seen_at >= $1 ORDER BY instance",
-            [(now - LEASE_MS).into()],
-        );
         let relay = self.db.statement(
             "SELECT throttled_rate, throttled_at, ceiling, paused_until, paused_reason FROM relay WHERE name = $1",
             ["smtp".into()],
         );
-        let (seen, reason) = self
+        let (seen, reason, now) = self
             .db
             .write(async |txn| {
+                // Taken once the write's turn has come (on SQLite it may wait):
+                // a lease is renewed for as long from when it really is.
+                let now = now_millis();
+                let beat = self.db.statement(
+                    "INSERT INTO senders (instance, seen_at, sent_per_second) VALUES ($1, $2, $3)
+                     ON CONFLICT (instance) DO UPDATE SET seen_at = excluded.seen_at, sent_per_second = excluded.sent_per_second",
+                    [self.instance.clone().into(), now.into(), rate.into()],
+                );
+                let forget = self
+                    .db
+                    .statement("DELETE FROM senders WHERE seen_at < $1", [(now - 20 * LEASE_MS).into()]);
+                let senders = self.db.statement(
+                    "SELECT instance, sent_per_second FROM senders WHERE seen_at >= $1 ORDER BY instance",
+                    [(now - LEASE_MS).into()],
+                );
                 txn.execute_raw(beat).await?;
                 txn.execute_raw(forget).await?;
                 let mut names = Vec::new();
@@ -147,18 +166,19 @@ impl Relay {
                     },
                     paused_until: relay.try_get_by_index(3)?,
                     senders: names.len().max(1),
-                    share: held,
+                    usable_connections: held,
                     sent_per_second,
                 };
-                Ok::<_, DbErr>((seen, relay.try_get_by_index::<String>(4)?))
+                Ok::<_, DbErr>((seen, relay.try_get_by_index::<String>(4)?, now))
             })
             .await?;
         self.replace_seen(seen);
+        self.in_force.send_replace(seen.usable_connections);
         self.set_paused_reason(reason);
         metrics::gauge!("dialin_smtp_rate_limit").set(seen.throttle.allowed(self.cap, now).unwrap_or(0.0));
         metrics::gauge!("dialin_smtp_sent_per_second").set(seen.sent_per_second);
         metrics::gauge!("dialin_smtp_relay_paused").set(if seen.paused_until > now { 1.0 } else { 0.0 });
-        metrics::gauge!("dialin_smtp_connections_share").set(seen.share as f64);
+        metrics::gauge!("dialin_smtp_connections_share").set(seen.usable_connections as f64);
         Ok(seen)
     }
 
@@ -167,16 +187,16 @@ impl Relay {
     /// above it at once, busy ones as their sends end) and gives back the
     /// leases no connection stands on. Returns how many connections it may use.
     async fn keep_leases(&self, txn: &DatabaseTransaction, share: usize, now: i64) -> Result<usize, DbErr> {
-        let (me, until, slots) = (
+        let (me, until, rows) = (
             self.instance.as_str(),
             now + LEASE_MS,
             i64::try_from(self.deployment_connections).unwrap_or(i64::MAX),
         );
         if !self.leases_exist.load(std::sync::atomic::Ordering::Relaxed) {
-            let rows: Vec<String> = (0..slots).map(|slot| format!("({slot}, '', 0)")).collect();
+            let values: Vec<String> = (0..rows).map(|slot| format!("({slot}, '', 0)")).collect();
             txn.execute_unprepared(&format!(
                 "INSERT INTO connection_leases (slot, holder, held_until) VALUES {} ON CONFLICT (slot) DO NOTHING",
-                rows.join(", ")
+                values.join(", ")
             ))
             .await?;
             self.leases_exist.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -184,7 +204,7 @@ impl Relay {
         let renewed = txn
             .execute_raw(self.db.statement(
                 "UPDATE connection_leases SET held_until = $1 WHERE holder = $2 AND held_until >= $3 AND slot < $4",
-                [until.into(), me.into(), now.into(), slots.into()],
+                [until.into(), me.into(), now.into(), rows.into()],
             ))
             .await?;
         let mut held = usize::try_from(renewed.rows_affected()).unwrap_or(usize::MAX);
@@ -203,7 +223,7 @@ impl Relay {
                         me.into(),
                         until.into(),
                         now.into(),
-                        slots.into(),
+                        rows.into(),
                         ((share - held) as i64).into(),
                     ],
                 ))
@@ -214,9 +234,13 @@ impl Relay {
         let give_back = leases_to_give_back(held, share, in_force);
         if give_back > 0 {
             txn.execute_raw(self.db.statement(
-                "UPDATE connection_leases SET holder = '', held_until = 0 WHERE slot IN (
-                     SELECT slot FROM connection_leases WHERE holder = $1 ORDER BY slot DESC LIMIT $2)",
-                [me.into(), (give_back as i64).into()],
+                // Only leases still this replica's (checked again on a row
+                // another replica took meanwhile, on PostgreSQL).
+                "UPDATE connection_leases SET holder = '', held_until = 0
+                 WHERE holder = $1 AND held_until >= $3 AND slot IN (
+                     SELECT slot FROM connection_leases WHERE holder = $1 AND held_until >= $3
+                     ORDER BY slot DESC LIMIT $2)",
+                [me.into(), (give_back as i64).into(), now.into()],
             ))
             .await?;
             held -= give_back;

@@ -36,7 +36,7 @@ impl Connections {
     }
 
     fn count(&self) -> MutexGuard<'_, Count> {
-        self.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        super::locked(&self.count)
     }
 
     /// Comes to `target` connections: more at once; fewer at once as far as

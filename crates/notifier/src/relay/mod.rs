@@ -49,7 +49,7 @@ struct Seen {
     /// Replicas sending now.
     senders: usize,
     /// Connections this replica may use now.
-    share: usize,
+    usable_connections: usize,
     /// What the deployment sent lately, messages a second.
     sent_per_second: f64,
 }
@@ -76,6 +76,8 @@ pub struct Relay {
     slots: Arc<Slots>,
     /// False while the relay is paused: health's [`HEALTH_NAME`] entry.
     sending: watch::Sender<bool>,
+    /// The connections this replica may use, as of its last beat.
+    in_force: watch::Sender<usize>,
 }
 
 /// The health entry that is NOT_SERVING while the relay is paused (the
@@ -104,6 +106,7 @@ impl Relay {
             paused_reason: Mutex::new(String::new()),
             sent: Mutex::new(Sent::default()),
             sending: watch::Sender::new(true),
+            in_force: watch::Sender::new(0),
         })
     }
 
@@ -129,7 +132,7 @@ impl Relay {
         if seen.paused_until > now {
             return 0;
         }
-        let limit = capacity.min(seen.share * CLAIM_PER_CONNECTION);
+        let limit = capacity.min(seen.usable_connections * CLAIM_PER_CONNECTION);
         match seen.throttle.allowed(self.cap, now) {
             Some(rate) => limit.min((rate * CLAIM_AHEAD / seen.senders.max(1) as f64).ceil() as usize + 1),
             None => limit,
@@ -179,8 +182,14 @@ impl Relay {
         self.connections.spare()
     }
 
+    /// The connections this replica may use, told after each beat: how many
+    /// may stay open at most.
+    pub fn connections_in_force(&self) -> watch::Receiver<usize> {
+        self.in_force.subscribe()
+    }
+
     /// A send this replica finished.
-    pub fn sent(&self) {
+    pub fn record_sent(&self) {
         locked(&self.sent).add(tokio::time::Instant::now());
     }
 

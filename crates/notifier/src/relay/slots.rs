@@ -18,7 +18,7 @@ use dialin_store::Store;
 use sea_orm::{ConnectionTrait, DbErr};
 use tokio::sync::Notify;
 
-use super::rate::interval_us;
+use super::{locked, rate::interval_us};
 
 /// A batch holds this many seconds of a replica's part of the rate.
 const BATCH_SECONDS: f64 = 0.2;
@@ -34,13 +34,25 @@ pub(super) struct Slots {
 struct State {
     /// Reserved and not used yet, in order (microseconds since the epoch).
     queue: VecDeque<i64>,
-    /// Where this replica's last batch ended: the deployment's next slot,
-    /// unless another replica has reserved since.
-    reserved_until: i64,
+    /// Where this replica's last run of batches one after the other (no other
+    /// replica's slots between them) began and ended: the deployment's next
+    /// slot is its end, unless another replica has reserved since.
+    last_run: (i64, i64),
     /// A batch is being reserved.
     reserving: bool,
     /// Counts changes of pace: a batch reserved at the old pace is dropped.
     pace: u64,
+}
+
+/// Ends a reservation however it ends, a cancelled one included: the next
+/// sender reserves again rather than wait for it forever.
+struct Reserving<'a>(&'a Slots);
+
+impl Drop for Reserving<'_> {
+    fn drop(&mut self) {
+        self.0.state().reserving = false;
+        self.0.reserved.notify_waiters();
+    }
 }
 
 /// What a sender does after looking at the reserved slots.
@@ -63,7 +75,7 @@ impl Slots {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        locked(&self.state)
     }
 
     /// The next send slot of this replica, one of `senders`, at `rate`
@@ -106,9 +118,9 @@ impl Slots {
         let unused = {
             let mut state = self.state();
             state.pace += 1;
-            let first = state.queue.front().copied();
+            let unused = unused_tail(&state.queue, state.last_run);
             state.queue.clear();
-            first.map(|first| (first, state.reserved_until))
+            unused
         };
         match unused {
             Some((first, until)) => self.give_back(first, until).await,
@@ -119,6 +131,7 @@ impl Slots {
     /// Reserves `count` slots at `rate` and adds them to the queue (or gives
     /// them back, if the pace changed meanwhile).
     async fn reserve(&self, rate: f64, count: i64) -> Result<(), DbErr> {
+        let _done = Reserving(self);
         let pace = self.state().pace;
         let reserved = self.take_from_the_deployment(rate, count).await;
         let stale = {
@@ -127,7 +140,11 @@ impl Slots {
             match &reserved {
                 Ok(slots) if state.pace == pace => {
                     state.queue.extend(slots.iter());
-                    state.reserved_until = slots.last().copied().unwrap_or_default() + interval_us(rate);
+                    if let (Some(&first), Some(&last)) = (slots.first(), slots.last()) {
+                        let (run_first, run_end) = state.last_run;
+                        let run_first = if first == run_end { run_first } else { first };
+                        state.last_run = (run_first, last + interval_us(rate));
+                    }
                     None
                 }
                 Ok(slots) => slots
@@ -173,6 +190,18 @@ impl Slots {
             .ok_or_else(|| DbErr::RecordNotFound("the relay row is missing: run the migrations".into()))?;
         let first_us: i64 = row.try_get_by_index(0)?;
         Ok((0..count).map(|at| first_us + at * interval).collect())
+    }
+}
+
+/// The slots of `queue` that can go back to the deployment: those of this
+/// replica's last run of batches (`last_run`: its first slot and its end) not
+/// used yet, and only those, since another replica may hold the slots before
+/// the run. As (from, end).
+fn unused_tail(queue: &VecDeque<i64>, last_run: (i64, i64)) -> Option<(i64, i64)> {
+    let (run_first, run_end) = last_run;
+    match (queue.front(), queue.back()) {
+        (Some(&front), Some(&back)) if back >= run_first => Some((front.max(run_first), run_end)),
+        _ => None,
     }
 }
 
@@ -243,6 +272,23 @@ mod tests {
         let mut state = queued(&[100]);
         assert!(matches!(next_step(&mut state, 500, 10, 4), Step::Reserve));
         assert!(matches!(next_step(&mut state, 500, 10, 4), Step::Wait));
+    }
+
+    #[test]
+    fn only_the_unused_slots_of_the_last_run_of_batches_go_back() {
+        // This replica reserved [0, 10) and [10, 20), one after the other.
+        let queue: VecDeque<i64> = [7, 8, 9, 10, 11].into_iter().collect();
+        assert_eq!(unused_tail(&queue, (0, 20)), Some((7, 20)));
+        // This replica reserved [0, 10) and [20, 30); another one [10, 20).
+        let queue: VecDeque<i64> = [7, 8, 9, 20, 21, 22].into_iter().collect();
+        assert_eq!(unused_tail(&queue, (20, 30)), Some((20, 30)));
+        // Some of the last batch used already.
+        let queue: VecDeque<i64> = [24, 25].into_iter().collect();
+        assert_eq!(unused_tail(&queue, (20, 30)), Some((24, 30)));
+        // Only an earlier batch's slots left, or none.
+        let queue: VecDeque<i64> = [8, 9].into_iter().collect();
+        assert_eq!(unused_tail(&queue, (20, 30)), None);
+        assert_eq!(unused_tail(&VecDeque::new(), (20, 30)), None);
     }
 
     #[test]

@@ -202,11 +202,16 @@ impl Licenser {
                 let (mut new_users, mut relicensed, mut events) = (Vec::new(), Vec::new(), Vec::new());
                 for license in licenses {
                     let existing = existing.get(&license.user_id);
-                    let licensed = emails
-                        .claim(tenant_id, &license.user_id, &license.email)
-                        .and_then(|()| conference_ids.next().ok_or_else(no_free_conference_id))
+                    let licensed = conference_ids
+                        .next()
+                        .ok_or_else(no_free_conference_id)
                         .and_then(|conference_id| {
                             license.into_user(&self.pin_key, &settings, &bridge, existing, conference_id)
+                        })
+                        // Only a license that is made holds its email.
+                        .and_then(|(user, pin)| {
+                            emails.claim(tenant_id, &user.user_id, &user.email)?;
+                            Ok((user, pin))
                         })
                         .map(|(mut user, pin)| {
                             user.version += 1;

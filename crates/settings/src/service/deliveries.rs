@@ -9,36 +9,22 @@ use dialin_common::error::Refusal;
 use dialin_domain::validate;
 use dialin_proto::{notifier::v1 as notifier, settings::v1 as pb};
 
-use sea_orm::EntityTrait;
-
-use super::{
-    SettingsApi,
-    users::{find_by_email, not_found},
-};
-use crate::{
-    entity::user,
-    error::{Error, Reason, Result, check},
-};
+use super::{SettingsApi, users::find_user};
+use crate::error::{Error, Reason, Result, check, delivery_not_found};
 
 pub(super) async fn list(api: &SettingsApi, request: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse> {
     check(validate::id("tenant_id", &request.tenant_id))?;
-    let user_id = match (request.user_id, request.email) {
-        (Some(_), Some(_)) => return Err(Error::invalid("email", "give user_id or email, not both")),
-        (Some(user_id), None) => {
-            check(validate::id("user_id", &user_id))?;
-            // One the tenant does not have is NOT_FOUND, as by email, not an empty list.
-            user::Entity::find_by_id((request.tenant_id.clone(), user_id.clone()))
-                .one(api.db.reader())
-                .await?
-                .ok_or_else(|| not_found(&request.tenant_id, &user_id))?;
-            Some(user_id)
-        }
-        (None, Some(email)) => Some(
-            find_by_email(api.db.reader(), &request.tenant_id, &email)
+    // One user's (NOT_FOUND if the tenant has no such user, not an empty
+    // list), or the tenant's.
+    let user_id = if request.user_id.is_some() || request.email.is_some() {
+        let (user_id, email) = (request.user_id.unwrap_or_default(), request.email.unwrap_or_default());
+        Some(
+            find_user(api.db.reader(), &request.tenant_id, &user_id, &email)
                 .await?
                 .user_id,
-        ),
-        (None, None) => None,
+        )
+    } else {
+        None
     };
     let listed = api
         .notifier
@@ -109,11 +95,7 @@ async fn tenants_delivery(api: &SettingsApi, tenant_id: &str, delivery_id: &str)
         .map_err(from_notifier)?
         .into_inner();
     if delivery.tenant_id != tenant_id {
-        return Err(Error::not_found(
-            Reason::DeliveryNotFound,
-            format!("no delivery {delivery_id}; ListDeliveries shows a tenant's deliveries"),
-        )
-        .about("delivery_id", delivery_id));
+        return Err(delivery_not_found(delivery_id));
     }
     Ok(delivery)
 }

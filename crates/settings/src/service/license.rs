@@ -16,7 +16,7 @@ use super::{
     SettingsApi,
     bridge::Bridge,
     convert::{required_enum, user_to_pb},
-    users::{Edit, allocate_conference_id, change_user, find_by_email, lowered_email, not_found},
+    users::{Edit, allocate_conference_id, change_user, find_user, lowered_email},
 };
 use crate::{
     entity::{tenant_settings, user},
@@ -30,20 +30,7 @@ const MAX_PROVIDER_NAME_LEN: usize = 128;
 
 pub(super) async fn get_user(api: &SettingsApi, request: pb::GetUserRequest) -> Result<pb::ConferencingUser> {
     check(validate::id("tenant_id", &request.tenant_id))?;
-    let user = match (request.user_id.is_empty(), request.email.is_empty()) {
-        (false, true) => {
-            check(validate::id("user_id", &request.user_id))?;
-            user::Entity::find_by_id((request.tenant_id.clone(), request.user_id.clone()))
-                .one(api.db.reader())
-                .await?
-                .ok_or_else(|| not_found(&request.tenant_id, &request.user_id))?
-        }
-        (true, false) => find_by_email(api.db.reader(), &request.tenant_id, &request.email).await?,
-        (true, true) => return Err(Error::invalid("user_id", "user_id (or email) is required")),
-        (false, false) => {
-            return Err(Error::invalid("email", "give user_id or email, not both"));
-        }
-    };
+    let user = find_user(api.db.reader(), &request.tenant_id, &request.user_id, &request.email).await?;
     Ok(user_to_pb(user))
 }
 

@@ -76,8 +76,30 @@ pub(super) fn not_found(tenant_id: &str, user_id: &str) -> Error {
     .about("user_id", user_id)
 }
 
+/// The tenant's user named by `user_id` or by `email` (exactly one of them
+/// not empty): NOT_FOUND when there is none, INVALID_ARGUMENT for both or neither.
+pub(super) async fn find_user(
+    conn: &impl ConnectionTrait,
+    tenant_id: &str,
+    user_id: &str,
+    email: &str,
+) -> Result<user::Model> {
+    match (user_id.is_empty(), email.is_empty()) {
+        (false, true) => {
+            check(validate::id("user_id", user_id))?;
+            user::Entity::find_by_id((tenant_id.to_owned(), user_id.to_owned()))
+                .one(conn)
+                .await?
+                .ok_or_else(|| not_found(tenant_id, user_id))
+        }
+        (true, false) => find_by_email(conn, tenant_id, email).await,
+        (true, true) => Err(Error::invalid("user_id", "user_id (or email) is required")),
+        (false, false) => Err(Error::invalid("email", "give user_id or email, not both")),
+    }
+}
+
 /// The tenant's user with `email`, in any case.
-pub(super) async fn find_by_email(conn: &impl ConnectionTrait, tenant_id: &str, email: &str) -> Result<user::Model> {
+async fn find_by_email(conn: &impl ConnectionTrait, tenant_id: &str, email: &str) -> Result<user::Model> {
     check(validate::email("email", email))?;
     user::Entity::find()
         .filter(user::Column::TenantId.eq(tenant_id))

@@ -112,7 +112,12 @@ async fn import(args: ImportArgs, session: &Session) -> Result<(), Failure> {
     let items = rows::parse(BufReader::new(input))
         .map_err(|error| Failure::Usage(format!("{}: {error}", args.file.display())))?;
     let rows = items.len();
-    let plan = results::plan(items, read_previous(&results_path)?);
+    let plan = results::plan(&session.tenant, items, read_previous(&results_path)?).map_err(|error| {
+        Failure::Usage(format!(
+            "the earlier results file {}: {error}; name another with --results",
+            results_path.display()
+        ))
+    })?;
     let mut summary = Summary {
         tenant: session.tenant.clone(),
         file: args.file.display().to_string(),
@@ -136,15 +141,17 @@ async fn import(args: ImportArgs, session: &Session) -> Result<(), Failure> {
         )?;
     }
 
-    let mut file = ResultsFile::create(&results_path)?;
-    file.append(plan.kept.iter().chain(&plan.others).chain(&plan.bad))?;
+    let mut file = ResultsFile::replace(&results_path, plan.kept.iter().chain(&plan.others).chain(&plan.bad))?;
     summary.failed = plan.bad.len();
     let bar = progress(plan.to_send.len())?;
     let mut client = session.client();
     let mut stopped: Option<Status> = None;
     for batch in plan.to_send.chunks(BATCH) {
         let lines: Vec<ResultLine> = match &stopped {
-            Some(status) => batch.iter().map(|row| ResultLine::call_failed(row, status)).collect(),
+            Some(status) => batch
+                .iter()
+                .map(|row| ResultLine::not_sent(&session.tenant, row, status))
+                .collect(),
             None => {
                 let request = AssignLicensesRequest {
                     tenant_id: session.tenant.clone(),
@@ -152,9 +159,12 @@ async fn import(args: ImportArgs, session: &Session) -> Result<(), Failure> {
                 };
                 summary.sent += batch.len();
                 match client.assign_licenses(request).await {
-                    Ok(response) => answered(batch, response.into_inner().results),
+                    Ok(response) => answered(&session.tenant, batch, response.into_inner().results),
                     Err(status) => {
-                        let lines = batch.iter().map(|row| ResultLine::call_failed(row, &status)).collect();
+                        let lines = batch
+                            .iter()
+                            .map(|row| ResultLine::call_failed(&session.tenant, row, &status))
+                            .collect();
                         stopped = Some(status);
                         lines
                     }
@@ -212,13 +222,13 @@ fn finish(summary: &Summary, failures: &[ResultLine], session: &Session) -> Resu
 }
 
 /// The result of each row of `batch`, from the call's answers in order.
-fn answered(batch: &[Row], answers: Vec<AssignLicenseResult>) -> Vec<ResultLine> {
+fn answered(tenant_id: &str, batch: &[Row], answers: Vec<AssignLicenseResult>) -> Vec<ResultLine> {
     let mut answers = answers.into_iter();
     batch
         .iter()
         .map(|row| match answers.next() {
-            Some(result) => ResultLine::answered(row, result),
-            None => ResultLine::unanswered(row),
+            Some(result) => ResultLine::answered(tenant_id, row, result),
+            None => ResultLine::unanswered(tenant_id, row),
         })
         .collect()
 }
@@ -265,27 +275,35 @@ struct ResultsFile {
 }
 
 impl ResultsFile {
-    /// Creates (or empties) `path`, readable by its owner only, with the header.
-    fn create(path: &Path) -> Result<Self, Failure> {
+    /// Puts a new results file at `path`, readable by its owner only, holding
+    /// the header and `kept`: written beside it first, then renamed over the
+    /// earlier one, so that a failed write loses none of its PINs. Lines
+    /// appended later go to the same file, under its new name.
+    fn replace<'a>(path: &Path, kept: impl IntoIterator<Item = &'a ResultLine>) -> Result<Self, Failure> {
         let shown = path.display().to_string();
         let failed = |error: std::io::Error| Failure::Local(format!("cannot write {shown}: {error}"));
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(path)
+            .open(&partial)
             .map_err(failed)?;
-        // An existing file keeps its mode when opened: set it.
+        // A file left from an earlier attempt keeps its mode when opened: set it.
         file.set_permissions(Permissions::from_mode(0o600)).map_err(failed)?;
         let mut results = Self {
             writer: csv::WriterBuilder::new().has_headers(false).from_writer(file),
-            path: shown,
+            path: shown.clone(),
         };
         results
             .writer
             .write_record(results::HEADER)
             .map_err(|error| results.failed(error))?;
+        results.append(kept)?;
+        std::fs::rename(&partial, path).map_err(|error| results.failed(error))?;
         Ok(results)
     }
 

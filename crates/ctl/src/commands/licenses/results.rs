@@ -1,8 +1,8 @@
 //! The results file of an import and what a rerun makes of it. One line per
-//! input row, `user_id,email,outcome,pin,error_code,error_reason,message`:
+//! input row, `tenant_id,user_id,email,outcome,pin,error_code,error_reason,message`:
 //! `ok` with the new PIN, `already` (the user held a license: done too), or
-//! `error`. A rerun reads the previous results, keeps the lines of the users
-//! done there (with their PINs) and sends only the rest.
+//! `error`. A rerun for the same tenant reads the previous results, keeps the
+//! lines of the users done there (with their PINs) and sends only the rest.
 
 use std::{
     collections::HashMap,
@@ -21,7 +21,8 @@ use tonic_types::StatusExt;
 use super::rows::{BadRow, Item, Row};
 use crate::failure::code_name;
 
-pub const HEADER: [&str; 7] = [
+pub const HEADER: [&str; 8] = [
+    "tenant_id",
     "user_id",
     "email",
     "outcome",
@@ -40,8 +41,9 @@ pub enum Outcome {
 }
 
 /// One line of the results file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultLine {
+    pub tenant_id: String,
     pub user_id: String,
     pub email: String,
     pub outcome: Outcome,
@@ -51,6 +53,22 @@ pub struct ResultLine {
     pub message: String,
 }
 
+/// Never the PIN.
+impl std::fmt::Debug for ResultLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultLine")
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("outcome", &self.outcome)
+            .field("pin", &if self.pin.is_empty() { "" } else { "[redacted]" })
+            .field("error_code", &self.error_code)
+            .field("error_reason", &self.error_reason)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
 impl ResultLine {
     /// Licensed or licensed already: nothing left to do for this user.
     pub fn is_done(&self) -> bool {
@@ -58,8 +76,9 @@ impl ResultLine {
     }
 
     /// An error about `row`; the message starts with its line of the file.
-    fn error(row: &Row, code: Code, reason: &str, message: &str) -> Self {
+    fn error(tenant_id: &str, row: &Row, code: Code, reason: &str, message: &str) -> Self {
         Self {
+            tenant_id: tenant_id.to_owned(),
             user_id: row.user.user_id.clone(),
             email: row.user.email.clone(),
             outcome: Outcome::Error,
@@ -71,8 +90,9 @@ impl ResultLine {
     }
 
     /// A line the file itself gets wrong: refused here, as the service would.
-    pub fn bad_row(bad: &BadRow) -> Self {
+    pub fn bad_row(tenant_id: &str, bad: &BadRow) -> Self {
         Self {
+            tenant_id: tenant_id.to_owned(),
             user_id: bad.user_id.clone(),
             email: bad.email.clone(),
             outcome: Outcome::Error,
@@ -84,10 +104,11 @@ impl ResultLine {
     }
 
     /// What `AssignLicenses` answered for `row`.
-    pub fn answered(row: &Row, result: AssignLicenseResult) -> Self {
+    pub fn answered(tenant_id: &str, row: &Row, result: AssignLicenseResult) -> Self {
         match result.error {
-            Some(error) => Self::refused(row, &error),
+            Some(error) => Self::refused(tenant_id, row, &error),
             None => Self {
+                tenant_id: tenant_id.to_owned(),
                 user_id: row.user.user_id.clone(),
                 email: row.user.email.clone(),
                 outcome: Outcome::Ok,
@@ -99,9 +120,15 @@ impl ResultLine {
         }
     }
 
-    fn refused(row: &Row, error: &EntryError) -> Self {
+    fn refused(tenant_id: &str, row: &Row, error: &EntryError) -> Self {
         let reason = ErrorReason::try_from(error.reason).unwrap_or(ErrorReason::Unspecified);
-        let line = Self::error(row, Code::from_i32(error.code), reason.as_str_name(), &error.message);
+        let line = Self::error(
+            tenant_id,
+            row,
+            Code::from_i32(error.code),
+            reason.as_str_name(),
+            &error.message,
+        );
         if reason == ErrorReason::UserAlreadyLicensed {
             Self {
                 outcome: Outcome::Already,
@@ -112,21 +139,42 @@ impl ResultLine {
         }
     }
 
-    /// `row` was not licensed because the whole call failed with `status`.
-    pub fn call_failed(row: &Row, status: &Status) -> Self {
-        let details = status.get_error_details();
-        let reason = details.error_info().map(|info| info.reason.clone()).unwrap_or_default();
-        Self::error(
+    /// `row` went in a call that failed with `status`. The service may have
+    /// licensed it all the same (the call timed out, say, after its change was
+    /// made): a rerun then finds it `already` licensed, with no PIN to show.
+    pub fn call_failed(tenant_id: &str, row: &Row, status: &Status) -> Self {
+        Self::not_licensed(
+            tenant_id,
             row,
-            status.code(),
-            &reason,
-            &format!("not sent: the AssignLicenses call failed: {}", status.message()),
+            status,
+            &format!(
+                "the AssignLicenses call failed: {}; it may have been licensed all the same (a rerun says `already` \
+                 for it, and only `dialinctl user reset-pin` shows a PIN then)",
+                status.message()
+            ),
         )
     }
 
+    /// `row` was not sent: an earlier call failed with `status`.
+    pub fn not_sent(tenant_id: &str, row: &Row, status: &Status) -> Self {
+        Self::not_licensed(
+            tenant_id,
+            row,
+            status,
+            &format!("not sent: an earlier AssignLicenses call failed: {}", status.message()),
+        )
+    }
+
+    fn not_licensed(tenant_id: &str, row: &Row, status: &Status, message: &str) -> Self {
+        let details = status.get_error_details();
+        let reason = details.error_info().map(|info| info.reason.clone()).unwrap_or_default();
+        Self::error(tenant_id, row, status.code(), &reason, message)
+    }
+
     /// `row` has no answer in a response that should have had one.
-    pub fn unanswered(row: &Row) -> Self {
+    pub fn unanswered(tenant_id: &str, row: &Row) -> Self {
         Self::error(
+            tenant_id,
             row,
             Code::Internal,
             ErrorReason::InternalError.as_str_name(),
@@ -182,8 +230,15 @@ pub struct Plan {
     pub to_send: Vec<Row>,
 }
 
-/// Sends what is not done in `previous`; keeps what is.
-pub fn plan(items: Vec<Item>, previous: Vec<ResultLine>) -> Plan {
+/// Sends what is not done in `previous`; keeps what is. `Err` when
+/// `previous` holds another tenant's results: they say nothing of this one.
+pub fn plan(tenant_id: &str, items: Vec<Item>, previous: Vec<ResultLine>) -> Result<Plan, String> {
+    if let Some(other) = previous.iter().find(|line| line.tenant_id != tenant_id) {
+        return Err(format!(
+            "it holds tenant {}'s results, not tenant {tenant_id}'s",
+            other.tenant_id
+        ));
+    }
     let mut done: HashMap<String, ResultLine> = previous
         .into_iter()
         .filter(ResultLine::is_done)
@@ -192,7 +247,7 @@ pub fn plan(items: Vec<Item>, previous: Vec<ResultLine>) -> Plan {
     let mut plan = Plan::default();
     for item in items {
         match item {
-            Item::Bad(bad) => plan.bad.push(ResultLine::bad_row(&bad)),
+            Item::Bad(bad) => plan.bad.push(ResultLine::bad_row(tenant_id, &bad)),
             Item::Row(row) => match done.remove(&row.user.user_id) {
                 Some(line) => plan.kept.push(line),
                 None => plan.to_send.push(row),
@@ -203,7 +258,7 @@ pub fn plan(items: Vec<Item>, previous: Vec<ResultLine>) -> Plan {
     let mut others: Vec<ResultLine> = done.into_values().collect();
     others.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     plan.others = others;
-    plan
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -227,6 +282,7 @@ mod tests {
 
     fn line(user_id: &str, outcome: Outcome, pin: &str) -> ResultLine {
         ResultLine {
+            tenant_id: "t".into(),
             user_id: user_id.into(),
             email: format!("{user_id}@x.org"),
             outcome,
@@ -250,7 +306,7 @@ mod tests {
             line("gone", Outcome::Ok, "55555"),
             line("gone-bad", Outcome::Error, ""),
         ];
-        let plan = plan(items, previous);
+        let plan = plan("t", items, previous).unwrap();
         assert_eq!(
             plan.kept,
             [line("a", Outcome::Ok, "12345"), line("b", Outcome::Already, "")]
@@ -270,7 +326,7 @@ mod tests {
     #[test]
     fn a_first_run_sends_every_good_row() {
         let items = parse("user_id,email,display_name\na,a@x.org,A\n".as_bytes()).unwrap();
-        let plan = plan(items, Vec::new());
+        let plan = plan("t", items, Vec::new()).unwrap();
         assert_eq!(plan.to_send.len(), 1);
         assert!(plan.kept.is_empty() && plan.others.is_empty() && plan.bad.is_empty());
     }
@@ -278,6 +334,7 @@ mod tests {
     #[test]
     fn answers_become_outcomes() {
         let licensed = ResultLine::answered(
+            "t",
             &row("a"),
             AssignLicenseResult {
                 user: Some(ConferencingUser::default()),
@@ -289,6 +346,7 @@ mod tests {
 
         let refused = |code: Code, reason: ErrorReason| {
             ResultLine::answered(
+                "t",
                 &row("a"),
                 AssignLicenseResult {
                     user: None,
@@ -316,13 +374,14 @@ mod tests {
         );
         assert!(!taken.is_done());
 
-        let failed = ResultLine::call_failed(&row("a"), &Status::unavailable("connection refused"));
+        let failed = ResultLine::call_failed("t", &row("a"), &Status::deadline_exceeded("too slow"));
         assert_eq!(
             (failed.outcome, failed.error_code.as_str()),
-            (Outcome::Error, "UNAVAILABLE")
+            (Outcome::Error, "DEADLINE_EXCEEDED")
         );
-        assert!(failed.message.contains("connection refused"));
-        assert!(failed.message.starts_with("line 2: not sent"), "{}", failed.message);
+        assert!(failed.message.contains("too slow") && failed.message.contains("may have been licensed"));
+        let unsent = ResultLine::not_sent("t", &row("b"), &Status::unavailable("connection refused"));
+        assert!(unsent.message.starts_with("line 2: not sent"), "{}", unsent.message);
         assert_eq!(without_entry_index("users[x]: y"), "users[x]: y");
         assert_eq!(without_entry_index("users[12]: y"), "y");
     }
@@ -353,11 +412,22 @@ mod tests {
             writer.serialize(line).unwrap();
         }
         let bytes = writer.into_inner().unwrap();
-        assert!(
-            String::from_utf8_lossy(&bytes)
-                .starts_with("user_id,email,outcome,pin,error_code,error_reason,message\na,a@x.org,ok,01234,,,\n")
-        );
+        assert!(String::from_utf8_lossy(&bytes).starts_with(
+            "tenant_id,user_id,email,outcome,pin,error_code,error_reason,message\nt,a,a@x.org,ok,01234,,,\n"
+        ));
         assert_eq!(read(bytes.as_slice()).unwrap(), lines);
         assert!(read("user_id,email\n".as_bytes()).unwrap_err().contains("header"));
+    }
+
+    #[test]
+    fn another_tenants_results_are_refused_and_no_pin_is_debug_printed() {
+        let items = parse("user_id,email,display_name\na,a@x.org,A\n".as_bytes()).unwrap();
+        let theirs = ResultLine {
+            tenant_id: "other".into(),
+            ..line("a", Outcome::Ok, "97531")
+        };
+        let refused = plan("t", items, vec![theirs.clone()]).unwrap_err();
+        assert!(refused.contains("tenant other"), "{refused}");
+        assert!(!format!("{theirs:?}").contains("97531"));
     }
 }
