@@ -106,6 +106,12 @@ pub enum RemoteCommand {
         /// A user_id or an email
         user: String,
     },
+    /// Check a PIN as the bridge does (5 wrong tries lock a conference ID out for 15 minutes)
+    #[command(
+        subcommand,
+        after_help = "Example:\n  dialinctl pin verify 1234567 < pin.txt"
+    )]
+    Pin(PinCommand),
     /// One kind of email with sample values, as the tenant's users would see it
     #[command(after_help = "Example:\n  dialinctl preview --kind welcome --locale fr-FR")]
     Preview {
@@ -114,6 +120,16 @@ pub enum RemoteCommand {
         /// BCP 47, e.g. fr-FR [default: the tenant's default locale, else English]
         #[arg(long)]
         locale: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PinCommand {
+    /// Does the PIN read from stdin open this conference ID? (Never on the command line, where `ps` shows it)
+    #[command(after_help = "Example:\n  dialinctl pin verify 1234567 < pin.txt")]
+    Verify {
+        /// The 7-digit conference ID
+        conference_id: String,
     },
 }
 

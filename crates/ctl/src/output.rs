@@ -40,6 +40,7 @@ proto_names! {
     settings::SetProviderResponse => "dialin.settings.v1.SetProviderResponse",
     settings::SendConferenceInfoEmailResponse => "dialin.settings.v1.SendConferenceInfoEmailResponse",
     settings::ReplaceDefaultNumberResponse => "dialin.settings.v1.ReplaceDefaultNumberResponse",
+    settings::VerifyPinResponse => "dialin.settings.v1.VerifyPinResponse",
     notifier::Delivery => "dialin.notifier.v1.Delivery",
     notifier::PreviewEmailResponse => "dialin.notifier.v1.PreviewEmailResponse",
 }

@@ -121,6 +121,8 @@ async fn every_subcommand_has_an_example_in_its_help() {
         &["deliveries", "get"],
         &["deliveries", "retry"],
         &["why"],
+        &["pin"],
+        &["pin", "verify"],
         &["preview"],
         &["context"],
         &["context", "use"],

@@ -106,3 +106,52 @@ async fn with_a_ca_it_speaks_tls_and_trusts_only_that_ca() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_pins_lock_a_conference_id_out_and_the_tool_says_when_to_retry() {
+    let (app, ctl) = super::start().await;
+    super::add_toll_number(&ctl, "t").await;
+    let licensed = ctl
+        .json(&["user", "license", "lee", "--email", "lee@example.com", "--name", "Lee"])
+        .await;
+    let (pin, conference_id) = (
+        licensed["pin"].as_str().expect("the new PIN").to_owned(),
+        licensed["user"]["conferenceId"]
+            .as_str()
+            .expect("a conference ID")
+            .to_owned(),
+    );
+    let verify = |pin: String| {
+        let (ctl, conference_id) = (ctl.clone(), conference_id.clone());
+        async move {
+            ctl.run_with_stdin(&["pin", "verify", &conference_id], Some(&format!("{pin}\n")))
+                .await
+        }
+    };
+    let right = verify(pin.clone()).await;
+    assert_eq!(right.json()["valid"], true);
+    assert!(
+        !right.stdout.contains(&pin) && !right.stderr.contains(&pin),
+        "{right:#?}"
+    );
+    let wrong = if pin == "00000" { "11111" } else { "00000" };
+    for _ in 0..5 {
+        let refused = verify(wrong.to_owned()).await;
+        assert_eq!(refused.json()["valid"], false);
+    }
+    let locked = verify(pin.clone()).await;
+    locked.refused("RESOURCE_EXHAUSTED", "PIN_TRIES_EXHAUSTED");
+    // Fifteen minutes, less the moments since the fifth wrong try.
+    assert!(
+        ["\nretry after: 15m\n", "\nretry after: 14m5"]
+            .iter()
+            .any(|wait| locked.stderr.contains(wait)),
+        "{locked:#?}"
+    );
+    assert!(!locked.stderr.contains(&pin), "{locked:#?}");
+    // No PIN on the command line: none given is a usage error.
+    ctl.run_with_stdin(&["pin", "verify", &conference_id], Some(""))
+        .await
+        .usage_error("stdin");
+    app.stop().await;
+}

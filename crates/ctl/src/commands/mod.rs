@@ -5,6 +5,7 @@ mod context;
 mod deliveries;
 mod licenses;
 mod numbers;
+mod pin;
 mod preview;
 mod tenant;
 mod user;
@@ -40,6 +41,7 @@ pub async fn run(invocation: Invocation) -> Result<(), Failure> {
                 RemoteCommand::Licenses(command) => licenses::run(command, &session).await,
                 RemoteCommand::Deliveries(command) => deliveries::run(command, &session).await,
                 RemoteCommand::Why { user } => why::run(&user, &session).await,
+                RemoteCommand::Pin(command) => pin::run(command, &session).await,
                 RemoteCommand::Preview { kind, locale } => preview::run(kind, locale, &session).await,
             }
         }
