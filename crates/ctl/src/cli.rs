@@ -107,10 +107,7 @@ pub enum RemoteCommand {
         user: String,
     },
     /// Check a PIN as the bridge does (5 wrong tries lock a conference ID out for 15 minutes)
-    #[command(
-        subcommand,
-        after_help = "Example:\n  dialinctl pin verify 1234567 < pin.txt"
-    )]
+    #[command(subcommand, after_help = "Example:\n  dialinctl pin verify 1234567 < pin.txt")]
     Pin(PinCommand),
     /// One kind of email with sample values, as the tenant's users would see it
     #[command(after_help = "Example:\n  dialinctl preview --kind welcome --locale fr-FR")]

@@ -7,6 +7,8 @@ use dialin_common::{defaults, duration::parse as parse_duration, tls::TlsArgs};
 use dialin_proto::notifier::v1::EmailKind;
 use dialin_store::schema::Command;
 
+use crate::relay::Cap;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "dialin-notifier",
@@ -53,7 +55,7 @@ pub struct Config {
     /// The most the whole deployment sends, e.g. 50/s or 30/min (the relay's
     /// limit). Unset: no cap; a relay that throttles still slows it down.
     #[arg(long, env = "DIALIN_SMTP_MAX_RATE", value_parser = parse_rate)]
-    pub smtp_max_rate: Option<f64>,
+    pub smtp_max_rate: Option<Cap>,
 
     /// How long sending pauses when the relay answers with a quota or a block
     /// (a daily limit, "sender throttled") and does not say for how long.
@@ -131,8 +133,8 @@ pub struct PreviewArgs {
     pub out_dir: PathBuf,
 }
 
-/// `50/s`, `30/min`, `1000/h` (or `/sec`, `/m`, `/hour`): messages a second.
-fn parse_rate(text: &str) -> Result<f64, String> {
+/// `50/s`, `30/min`, `1000/h` (or `/sec`, `/m`, `/hour`).
+fn parse_rate(text: &str) -> Result<Cap, String> {
     let invalid = || format!("{text:?} is not a rate: write messages per unit, e.g. 50/s, 30/min or 1000/h");
     let (count, unit) = text.trim().split_once('/').ok_or_else(invalid)?;
     let count: f64 = count.trim().parse().map_err(|_| invalid())?;
@@ -145,7 +147,10 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     if !(count.is_finite() && count > 0.0) {
         return Err(format!("{text:?}: the rate must be more than 0 messages"));
     }
-    Ok(count / seconds)
+    Ok(Cap {
+        per_second: count / seconds,
+        window: seconds,
+    })
 }
 
 fn parse_kind(text: &str) -> Result<EmailKind, String> {
@@ -174,9 +179,10 @@ mod tests {
 
     #[test]
     fn rates_are_messages_per_unit() {
-        assert_eq!(parse_rate("50/s"), Ok(50.0));
-        assert_eq!(parse_rate("30/min"), Ok(0.5));
-        assert_eq!(parse_rate(" 3600 / h "), Ok(1.0));
+        let cap = |per_second, window| Ok(Cap { per_second, window });
+        assert_eq!(parse_rate("50/s"), cap(50.0, 1.0));
+        assert_eq!(parse_rate("30/min"), cap(0.5, 60.0));
+        assert_eq!(parse_rate(" 3600 / h "), cap(1.0, 3600.0));
         for bad in ["50", "50/day", "0/s", "-1/s", "x/s", "inf/s"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }

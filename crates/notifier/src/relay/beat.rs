@@ -175,7 +175,7 @@ impl Relay {
         self.replace_seen(seen);
         self.in_force.send_replace(seen.usable_connections);
         self.set_paused_reason(reason);
-        metrics::gauge!("dialin_smtp_rate_limit").set(seen.throttle.allowed(self.cap, now).unwrap_or(0.0));
+        metrics::gauge!("dialin_smtp_rate_limit").set(seen.throttle.allowed(self.cap_rate(), now).unwrap_or(0.0));
         metrics::gauge!("dialin_smtp_sent_per_second").set(seen.sent_per_second);
         metrics::gauge!("dialin_smtp_relay_paused").set(if seen.paused_until > now { 1.0 } else { 0.0 });
         metrics::gauge!("dialin_smtp_connections_share").set(seen.usable_connections as f64);

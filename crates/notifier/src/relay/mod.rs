@@ -29,11 +29,17 @@ use dialin_store::Store;
 use sea_orm::{ConnectionTrait, DbErr};
 use tokio::sync::watch;
 
+pub use self::rate::Cap;
 pub use self::{
     answer::{RelayRefusal, classify},
     connections::InUse,
 };
-use self::{beat::Sent, connections::Connections, rate::Throttle, slots::Slots};
+use self::{
+    beat::Sent,
+    connections::Connections,
+    rate::{Throttle, lateness_allowed_us},
+    slots::Slots,
+};
 use crate::mail::SendError;
 
 /// Claimed emails per connection: enough that a sender never waits for a claim.
@@ -58,8 +64,8 @@ pub struct Relay {
     db: Store,
     /// This replica, as a sender in `senders` and a holder of connection leases.
     instance: String,
-    /// `DIALIN_SMTP_MAX_RATE`, messages a second.
-    cap: Option<f64>,
+    /// `DIALIN_SMTP_MAX_RATE`.
+    cap: Option<Cap>,
     /// `DIALIN_SMTP_CONNECTIONS`: for the whole deployment.
     deployment_connections: usize,
     /// How long a quota or a block pauses sending, unless the relay said.
@@ -89,7 +95,7 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Relay {
-    pub fn new(db: Store, cap: Option<f64>, deployment_connections: usize, quota_pause: Duration) -> Arc<Self> {
+    pub fn new(db: Store, cap: Option<Cap>, deployment_connections: usize, quota_pause: Duration) -> Arc<Self> {
         Arc::new(Self {
             slots: Slots::new(db.clone()),
             db,
@@ -118,6 +124,11 @@ impl Relay {
         *locked(&self.seen)
     }
 
+    /// The cap in messages a second.
+    fn cap_rate(&self) -> Option<f64> {
+        self.cap.map(|cap| cap.per_second)
+    }
+
     fn set_paused_reason(&self, reason: String) {
         *locked(&self.paused_reason) = reason;
     }
@@ -133,7 +144,7 @@ impl Relay {
             return 0;
         }
         let limit = capacity.min(seen.usable_connections * CLAIM_PER_CONNECTION);
-        match seen.throttle.allowed(self.cap, now) {
+        match seen.throttle.allowed(self.cap_rate(), now) {
             Some(rate) => limit.min((rate * CLAIM_AHEAD / seen.senders.max(1) as f64).ceil() as usize + 1),
             None => limit,
         }
@@ -155,11 +166,14 @@ impl Relay {
             let start = if seen.paused_until > now {
                 seen.paused_until
             } else {
-                match seen.throttle.allowed(self.cap, now) {
+                match seen.throttle.allowed(self.cap_rate(), now) {
                     None => now,
-                    Some(rate) => self.slots.next(rate, seen.senders).await.map_err(|error| {
-                        SendError::Transient(format!("cannot reserve a send slot with the relay budget: {error}"))
-                    })?,
+                    Some(rate) => {
+                        let late = lateness_allowed_us(rate, self.cap.map(|cap| cap.window));
+                        self.slots.next(rate, late, seen.senders).await.map_err(|error| {
+                            SendError::Transient(format!("cannot reserve a send slot with the relay budget: {error}"))
+                        })?
+                    }
                 }
             };
             if start + send_ms > claim_until {
@@ -211,7 +225,7 @@ impl Relay {
                 // The others' rates as they last said, or this replica's own now if
                 // that is more: the first refusal may come before any beat.
                 let observed = seen.sent_per_second.max(self.sent_last_second());
-                let cut = match seen.throttle.cut(self.cap, now, turn_at, observed) {
+                let cut = match seen.throttle.cut(self.cap_rate(), now, turn_at, observed) {
                     Some(cut) => self.cut(cut, turn_at).await,
                     None => Ok(()),
                 };
@@ -289,8 +303,8 @@ impl Relay {
         let now = now_millis();
         let paused = seen.paused_until > now;
         pb::RelayState {
-            rate_per_second: seen.throttle.allowed(self.cap, now).unwrap_or(0.0),
-            cap_per_second: self.cap.unwrap_or(0.0),
+            rate_per_second: seen.throttle.allowed(self.cap_rate(), now).unwrap_or(0.0),
+            cap_per_second: self.cap_rate().unwrap_or(0.0),
             sent_per_second: seen.sent_per_second,
             paused,
             paused_reason: if paused {

@@ -84,6 +84,27 @@ impl Throttle {
 /// either way at any rate.
 const PACE_MARGIN: f64 = 1.05;
 
+/// `DIALIN_SMTP_MAX_RATE`: so many messages per window (`50/s`: 50 a second).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cap {
+    pub per_second: f64,
+    /// The window the relay counts in, seconds (1 for `/s`, 60 for `/min`).
+    pub window: f64,
+}
+
+/// How late a send may still take its slot, in microseconds: half a gap at
+/// `rate` (later, it would crowd the next one), and with a cap counted over
+/// `window` seconds, less than the part of the window the slots' wider
+/// spacing leaves spare: then no window holds more sends than the cap, even
+/// when one send is late and the next on time.
+pub fn lateness_allowed_us(rate: f64, window: Option<f64>) -> i64 {
+    let half_gap = interval_us(rate) / 2;
+    match window {
+        Some(window) => half_gap.min(((PACE_MARGIN - 1.0) * window * 1_000_000.0) as i64 - 1),
+        None => half_gap,
+    }
+}
+
 /// The gap between two sends at `rate` messages a second, in microseconds.
 pub fn interval_us(rate: f64) -> i64 {
     (PACE_MARGIN * 1_000_000.0 / rate.max(MIN_RATE)).round() as i64
@@ -176,6 +197,38 @@ mod tests {
         .cut(None, 1_000, 1, 0.2)
         .unwrap();
         assert_eq!(floor.rate, MIN_RATE);
+    }
+
+    /// The most sends that can fall in any `window_us` when the slots are
+    /// spaced `gap_us` apart and each may be used up to `late_us` late: the
+    /// slots in any stretch of the window's length plus the lateness.
+    fn most_in_a_window(gap_us: i64, late_us: i64, window_us: i64) -> i64 {
+        (window_us + late_us - 1) / gap_us + 1
+    }
+
+    #[test]
+    fn a_late_send_never_puts_more_than_the_cap_in_a_window() {
+        for (per_window, window) in [
+            (1.0, 1.0),
+            (2.0, 1.0),
+            (10.0, 1.0),
+            (50.0, 1.0),
+            (500.0, 1.0),
+            (30.0, 60.0),
+            (1000.0, 3600.0),
+        ] {
+            let rate = per_window / window;
+            let late = lateness_allowed_us(rate, Some(window));
+            let most = most_in_a_window(interval_us(rate), late, (window * 1_000_000.0) as i64);
+            assert!(
+                most <= per_window as i64,
+                "{per_window} per {window} s: {most} could fall in one window ({late} us late)"
+            );
+        }
+        // Half a gap when that is less, and half a gap with no cap.
+        assert_eq!(lateness_allowed_us(50.0, Some(1.0)), 10_500);
+        assert_eq!(lateness_allowed_us(1.0, None), 525_000);
+        assert_eq!(lateness_allowed_us(1.0, Some(1.0)), 49_999);
     }
 
     #[test]

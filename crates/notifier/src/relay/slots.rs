@@ -80,10 +80,8 @@ impl Slots {
 
     /// The next send slot of this replica, one of `senders`, at `rate`
     /// (milliseconds since the epoch): one reserved earlier unless it has gone
-    /// by more than half a gap (a send in it now would crowd the next), else
-    /// the first of a new batch.
-    pub(super) async fn next(self: &Arc<Self>, rate: f64, senders: usize) -> Result<i64, DbErr> {
-        let late = interval_us(rate) / 2;
+    /// by more than `late` microseconds, else the first of a new batch.
+    pub(super) async fn next(self: &Arc<Self>, rate: f64, late: i64, senders: usize) -> Result<i64, DbErr> {
         let batch = batch_size(rate, senders);
         loop {
             let (step, reserved) = {
